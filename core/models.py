@@ -1,0 +1,231 @@
+"""The helpdesk's tables, as SQLAlchemy 2 typed ORM classes.
+
+Enumerations are strings guarded by CHECK constraints, so every database (SQLite or
+PostgreSQL) refuses a value the domain does not know.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional
+
+from sqlalchemy import (
+    BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary,
+    MetaData, String, Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+STATUSES = ("new", "in_progress", "waiting", "resolved", "closed")
+OPEN_STATUSES = ("new", "in_progress", "waiting")
+PRIORITIES = ("low", "medium", "high", "critical")
+CATEGORIES = ("billing", "technical", "account", "general")
+ROLES = ("customer", "agent", "admin")
+MESSAGE_KINDS = ("mail", "web", "note")
+DIRECTIONS = ("in", "out", "note")
+SPOOL_STATES = ("pending", "done", "quarantined")
+OUTBOX_STATES = ("pending", "sent", "failed")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({quoted})", name=name)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+Stamp = DateTime(timezone=True)
+
+
+class Contact(Base):
+    """A person who writes to us or works here; an account when it has a password or a role above customer."""
+    __tablename__ = "contact"
+    __table_args__ = (_one_of("role", ROLES, "role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(16), default="customer")
+    password_hash: Mapped[Optional[str]] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    undeliverable: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
+class Ticket(Base):
+    __tablename__ = "ticket"
+    __table_args__ = (
+        _one_of("status", STATUSES, "status"),
+        _one_of("priority", PRIORITIES, "priority"),
+        _one_of("category", CATEGORIES, "category"),
+        Index("ix_ticket_status_updated", "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    subject: Mapped[str] = mapped_column(String(998), default="")
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    priority: Mapped[str] = mapped_column(String(16), default="medium")
+    category: Mapped[str] = mapped_column(String(16), default="general")
+    requester_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
+    assignee_id: Mapped[Optional[int]] = mapped_column(ForeignKey("contact.id"), index=True)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    resolution: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+    requester: Mapped[Contact] = relationship(foreign_keys=[requester_id], lazy="joined")
+    assignee: Mapped[Optional[Contact]] = relationship(foreign_keys=[assignee_id])
+    messages: Mapped[list["Message"]] = relationship(
+        back_populates="ticket", order_by="Message.id", cascade="all, delete-orphan")
+    followers: Mapped[list["Follower"]] = relationship(cascade="all, delete-orphan")
+
+
+class Follower(Base):
+    """Someone in Cc of a ticket's mail: receives its updates and may reply by tag."""
+    __tablename__ = "follower"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), primary_key=True)
+    contact: Mapped[Contact] = relationship(lazy="joined")
+
+
+class RawMail(Base):
+    """The inbound spool: every mail's bytes, stored before any door acknowledges it."""
+    __tablename__ = "raw_mail"
+    __table_args__ = (
+        _one_of("state", SPOOL_STATES, "state"),
+        Index("ix_raw_mail_state_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(1000), unique=True)
+    door: Mapped[str] = mapped_column(String(16))
+    envelope_from: Mapped[str] = mapped_column(String(998), default="")
+    envelope_to: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    processed_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+
+
+class Message(Base):
+    """One entry of a ticket's thread: an inbound or outbound mail, a web post or an internal note."""
+    __tablename__ = "message"
+    __table_args__ = (
+        _one_of("kind", MESSAGE_KINDS, "kind"),
+        _one_of("direction", DIRECTIONS, "direction"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    direction: Mapped[str] = mapped_column(String(8))
+    author_id: Mapped[Optional[int]] = mapped_column(ForeignKey("contact.id"))
+    from_address: Mapped[str] = mapped_column(String(998), default="")
+    subject: Mapped[str] = mapped_column(String(998), default="")
+    message_id: Mapped[Optional[str]] = mapped_column(String(998), index=True)
+    in_reply_to: Mapped[str] = mapped_column(Text, default="")
+    references: Mapped[str] = mapped_column(Text, default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    visible_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    raw_mail_id: Mapped[Optional[int]] = mapped_column(ForeignKey("raw_mail.id"))
+    matched_by: Mapped[str] = mapped_column(String(32), default="")
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="messages")
+    author: Mapped[Optional[Contact]] = relationship(lazy="joined")
+    attachments: Mapped[list["Attachment"]] = relationship(
+        back_populates="message", order_by="Attachment.id", cascade="all, delete-orphan")
+
+
+class Blob(Base):
+    """Attachment bytes under a generated name (their SHA-256), stored once however often sent."""
+    __tablename__ = "blob"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Attachment(Base):
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(500), default="")
+    content_type: Mapped[str] = mapped_column(String(200), default="application/octet-stream")
+    content_id: Mapped[str] = mapped_column(String(500), default="")
+    inline: Mapped[bool] = mapped_column(Boolean, default=False)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    blob_sha256: Mapped[str] = mapped_column(ForeignKey("blob.sha256"))
+
+    message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class Event(Base):
+    """The ticket's history: who or what changed which field, and why."""
+    __tablename__ = "event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    field: Mapped[str] = mapped_column(String(32), default="")
+    old_value: Mapped[str] = mapped_column(Text, default="")
+    new_value: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(32), default="")
+    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("contact.id"))
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
+class AccessLink(Base):
+    """A no-login link to one ticket for one person; only the token's hash is stored."""
+    __tablename__ = "access_link"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"))
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(Stamp)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+
+
+class Outbox(Base):
+    """A mail to send, written in the same transaction as the change that causes it."""
+    __tablename__ = "outbox"
+    __table_args__ = (
+        _one_of("state", OUTBOX_STATES, "state"),
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+        Index("ix_outbox_rcpt_created", "rcpt_to", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    mail_from: Mapped[str] = mapped_column(String(998))
+    rcpt_to: Mapped[str] = mapped_column(String(320))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    next_attempt_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    sent_at: Mapped[Optional[datetime]] = mapped_column(Stamp)

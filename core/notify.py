@@ -1,0 +1,94 @@
+"""Domain events → outbox rows: the mails a change causes, rendered from templates/mail/."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.config import Settings
+from core.mail import tokens
+from core.mail.compose import OutgoingMail, build_mail, header_safe
+from core.models import AccessLink, Contact, Message, Outbox, Ticket, utcnow
+from core.routing import TAG_RE
+
+log = logging.getLogger(__name__)
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+@lru_cache(maxsize=1)
+def _mail_templates() -> Environment:
+    return Environment(loader=FileSystemLoader(TEMPLATES / "mail"), autoescape=False,
+                       undefined=StrictUndefined, keep_trailing_newline=True)
+
+
+def tagged_subject(ticket: Ticket, subject: str) -> str:
+    """'[#N] subject', without doubling a tag that is already there."""
+    subject = header_safe(subject) or ticket.subject
+    found = TAG_RE.search(subject)
+    if found and int(found.group(1)) == ticket.id:
+        return subject
+    return f"[#{ticket.id}] {subject}"
+
+
+def create_access_link(session: Session, settings: Settings, ticket: Ticket, contact: Contact) -> str:
+    """A fresh no-login link to the ticket for this person; only its hash is stored."""
+    token, token_hash = tokens.new_link_token()
+    session.add(AccessLink(token_hash=token_hash, ticket_id=ticket.id, contact_id=contact.id,
+                           expires_at=utcnow() + timedelta(days=settings.web.link_days)))
+    return f"{settings.base_url}/t/{token}"
+
+
+def _automatic_replies_recently(session: Session, settings: Settings, recipient: str) -> int:
+    since = utcnow() - timedelta(minutes=settings.intake.autoreply_window_minutes)
+    return session.scalar(select(func.count(Outbox.id)).where(
+        Outbox.rcpt_to == recipient, Outbox.purpose == "acknowledgement", Outbox.created_at >= since)) or 0
+
+
+def queue_acknowledgement(session: Session, settings: Settings, ticket: Ticket, inbound: Message,
+                          requester: Contact) -> bool:
+    """Write the acknowledgement of a new ticket to the outbox; False when it must not be sent."""
+    if requester.undeliverable:
+        return False
+    if _automatic_replies_recently(session, settings, requester.email) >= settings.intake.autoreply_limit:
+        log.info("ticket %s: no acknowledgement, %s reached the automatic-reply limit", ticket.id, requester.email)
+        return False
+    link = create_access_link(session, settings, ticket, requester)
+    text = _mail_templates().get_template("acknowledgement.txt").render(
+        ticket=ticket, name=requester.name, link=link, site_name="Postdesk support")
+    queue_mail(session, settings, ticket, requester, purpose="acknowledgement",
+               subject=tagged_subject(ticket, inbound.subject), text=text, answering=inbound,
+               automatic="auto-replied")
+    return True
+
+
+def queue_mail(session: Session, settings: Settings, ticket: Ticket, to: Contact, *, purpose: str,
+               subject: str, text: str, answering: Message | None, automatic: str = "",
+               html: str = "") -> Outbox:
+    """Compose a mail on a ticket's thread (signed Message-ID and Reply-To) into the outbox."""
+    secret = settings.web.secret_key
+    sender = settings.from_address
+    domain = sender.rpartition("@")[2]
+    message_id = tokens.make_message_id(secret, ticket.id, domain)
+    refs: tuple[str, ...] = ()
+    in_reply_to = ""
+    if answering is not None and answering.message_id:
+        in_reply_to = answering.message_id
+        refs = (*answering.references.split(), answering.message_id)
+    headers = [("X-Postdesk-Loop", tokens.loop_token(secret, domain)),
+               ("X-Postdesk-Ticket", str(ticket.id))]
+    if automatic:
+        headers += [("Auto-Submitted", automatic), ("X-Auto-Response-Suppress", "All")]
+    raw = build_mail(OutgoingMail(
+        from_address=sender, to=to.email, to_name=to.name, subject=subject, text=text, html=html,
+        message_id=message_id, in_reply_to=in_reply_to, references=refs,
+        reply_to=tokens.sign_reply_address(secret, sender, ticket.id, to.email),
+        extra_headers=tuple(headers)))
+    row = Outbox(ticket_id=ticket.id, purpose=purpose, message_id=message_id, mail_from=sender,
+                 rcpt_to=to.email, raw=raw)
+    session.add(row)
+    return row

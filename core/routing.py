@@ -1,0 +1,61 @@
+"""Which ticket does a parsed mail belong to? Returns (ticket, matched_by); rules in order of trust."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.mail import tokens
+from core.mail.parse import ParsedMail
+from core.models import Contact, Follower, Message, Ticket
+
+TAG_RE = re.compile(r"\[#(\d{1,12})\]")
+
+
+@dataclass(frozen=True)
+class Route:
+    ticket: Ticket | None
+    matched_by: str  # reply-address | in-reply-to | references | subject-tag | new
+    mentions: int | None = None  # a stranger's [#N]: the new ticket is linked to it
+
+
+def route_mail(session: Session, secret: str, mail: ParsedMail, sender: Contact,
+               recipients: tuple[str, ...]) -> Route:
+    """Decide the ticket: signed reply address, then In-Reply-To/References, then a trusted subject tag."""
+    for address in recipients:
+        ticket_id = tokens.verify_reply_address(secret, address, sender.email)
+        ticket = session.get(Ticket, ticket_id) if ticket_id else None
+        if ticket is not None:
+            return Route(ticket, "reply-address")
+    for header, ids in (("in-reply-to", mail.in_reply_to), ("references", tuple(reversed(mail.references)))):
+        for msgid in ids:
+            ticket = _ticket_of_msgid(session, secret, msgid)
+            if ticket is not None:
+                return Route(ticket, header)
+    found = TAG_RE.search(mail.subject)
+    if found:
+        ticket = session.get(Ticket, int(found.group(1)))
+        if ticket is not None and may_use_tag(session, ticket, sender):
+            return Route(ticket, "subject-tag")
+        if ticket is not None:
+            return Route(None, "new", mentions=ticket.id)
+    return Route(None, "new")
+
+
+def _ticket_of_msgid(session: Session, secret: str, msgid: str) -> Ticket | None:
+    if msgid.lower().startswith("pd."):
+        # Looks like ours: trust only a valid signature, never a database look-up.
+        ticket_id = tokens.ticket_of_message_id(secret, msgid)
+        return session.get(Ticket, ticket_id) if ticket_id else None
+    ticket_id = session.scalar(
+        select(Message.ticket_id).where(Message.message_id == msgid).order_by(Message.id).limit(1))
+    return session.get(Ticket, ticket_id) if ticket_id else None
+
+
+def may_use_tag(session: Session, ticket: Ticket, sender: Contact) -> bool:
+    """A subject tag is trusted only from the requester, a follower or staff."""
+    if sender.id == ticket.requester_id or sender.role in ("agent", "admin"):
+        return True
+    return session.get(Follower, (ticket.id, sender.id)) is not None

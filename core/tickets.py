@@ -1,0 +1,137 @@
+"""Use-cases on tickets. Each takes a session, changes what it must and writes the mail it
+causes into the outbox; the caller commits, so change and mail land together or not at all."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from core import notify
+from core.config import Settings
+from core.mail.autoreply import automatic_reason
+from core.mail.parse import ParsedMail
+from core.mail.reply_text import visible_reply_text
+from core.mail.tokens import loop_token
+from core.models import Attachment, Blob, Contact, Event, Follower, Message, RawMail, Ticket, utcnow
+from core.routing import route_mail
+
+log = logging.getLogger(__name__)
+UNKNOWN_SENDER = "unknown-sender@invalid"
+
+
+@dataclass(frozen=True)
+class Received:
+    ticket_id: int
+    message_id: int
+    matched_by: str
+    created: bool
+    acknowledged: bool
+    automatic: str
+
+
+def new_reference() -> str:
+    return "PD-" + secrets.token_hex(4).upper()
+
+
+def _insert(session: Session):
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def contact_for(session: Session, email: str, name: str = "") -> Contact:
+    """The contact with this address, created if new (safe against a concurrent insert)."""
+    email = email.strip().lower()
+    contact = session.scalar(select(Contact).where(Contact.email == email))
+    if contact is not None:
+        return contact
+    stmt = _insert(session)(Contact).values(email=email, name=name, role="customer", active=True,
+                                            undeliverable=False, created_at=utcnow())
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["email"]))
+    return session.scalar(select(Contact).where(Contact.email == email))
+
+
+def _store_blob(session: Session, data: bytes) -> str:
+    sha = hashlib.sha256(data).hexdigest()
+    stmt = _insert(session)(Blob).values(sha256=sha, size=len(data), data=data)
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["sha256"]))
+    return sha
+
+
+def receive_mail(session: Session, settings: Settings, raw: RawMail, mail: ParsedMail) -> Received:
+    """Store an inbound mail on the ticket it answers, or open a ticket and acknowledge it."""
+    own = frozenset(a.lower() for a in settings.smtp.addresses)
+    domain = settings.from_address.rpartition("@")[2]
+    reason = automatic_reason(mail, raw.envelope_from if raw.door == "smtp" else None,
+                              loop_token(settings.web.secret_key, domain), own)
+    sender = contact_for(session, mail.from_address or raw.envelope_from or UNKNOWN_SENDER, mail.from_name)
+    recipients = tuple(dict.fromkeys([*filter(None, raw.envelope_to.split(",")), *mail.to, *mail.cc]))
+    route = route_mail(session, settings.web.secret_key, mail, sender, recipients)
+    created = route.ticket is None
+    ticket = route.ticket or _open_ticket(session, mail, sender, route.mentions)
+    message = Message(
+        ticket=ticket, kind="mail", direction="in", author_id=sender.id,
+        from_address=mail.from_address or raw.envelope_from, subject=mail.subject,
+        message_id=mail.message_id or None, in_reply_to=" ".join(mail.in_reply_to),
+        references=" ".join(mail.references), body_text=mail.text,
+        visible_text=mail.text if created else visible_reply_text(mail.text),
+        body_html=mail.html, raw_mail_id=raw.id, matched_by=route.matched_by, automatic=bool(reason))
+    session.add(message)
+    for att in mail.attachments:
+        message.attachments.append(Attachment(
+            filename=att.filename[:500], content_type=att.content_type[:200], content_id=att.content_id,
+            inline=att.inline, size=len(att.data), blob_sha256=_store_blob(session, att.data)))
+    _add_followers(session, ticket, mail, own, sender)
+    if not created:
+        _reopen_on_reply(session, ticket, sender, automatic=bool(reason))
+    ticket.updated_at = utcnow()
+    session.flush()
+    acknowledged = False
+    if created and not reason and sender.email != UNKNOWN_SENDER:
+        acknowledged = notify.queue_acknowledgement(session, settings, ticket, message, sender)
+    log.info("mail %s stored on ticket %s (%s)%s", mail.message_id or "-", ticket.id, route.matched_by,
+             f", automatic: {reason}" if reason else "")
+    return Received(ticket.id, message.id, route.matched_by, created, acknowledged, reason)
+
+
+def is_support_address(address: str, own: frozenset[str]) -> bool:
+    """One of ours, plain or plus-addressed (support+anything@domain)."""
+    local, _, domain = address.lower().rpartition("@")
+    return address.lower() in own or f"{local.split('+', 1)[0]}@{domain}" in own
+
+
+def _open_ticket(session: Session, mail: ParsedMail, requester: Contact, mentions: int | None) -> Ticket:
+    ticket = Ticket(reference=new_reference(), subject=mail.subject or "(no subject)",
+                    requester_id=requester.id, status="new", priority="medium", category="general")
+    session.add(ticket)
+    session.flush()
+    session.add(Event(ticket_id=ticket.id, kind="created", source="mail", actor_id=requester.id))
+    if mentions is not None:
+        session.add(Event(ticket_id=ticket.id, kind="mentions", new_value=str(mentions), source="rule"))
+    return ticket
+
+
+def _add_followers(session: Session, ticket: Ticket, mail: ParsedMail, own: frozenset[str],
+                   sender: Contact) -> None:
+    for address in dict.fromkeys((*mail.to, *mail.cc)):
+        if is_support_address(address, own):
+            continue
+        contact = contact_for(session, address)
+        if contact.id in (ticket.requester_id, sender.id) or contact.role != "customer":
+            continue
+        if session.get(Follower, (ticket.id, contact.id)) is None:
+            session.add(Follower(ticket_id=ticket.id, contact_id=contact.id))
+
+
+def _reopen_on_reply(session: Session, ticket: Ticket, sender: Contact, automatic: bool) -> None:
+    """A human reply wakes the ticket: waiting → in progress, resolved/closed → reopened."""
+    if automatic or sender.role != "customer" or ticket.status not in ("waiting", "resolved", "closed"):
+        return
+    old = ticket.status
+    ticket.status = "in_progress"
+    session.add(Event(ticket_id=ticket.id, kind="status", field="status", old_value=old,
+                      new_value="in_progress", source="rule", actor_id=sender.id))

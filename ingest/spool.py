@@ -1,0 +1,88 @@
+"""The durable inbox: every door writes a mail's raw bytes here and commits before it acknowledges.
+
+One row per distinct mail: the same Message-ID (or, without one, the same bytes) arriving
+again through any door is recognised and not stored twice.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.mail.parse import content_hash, quick_message_id
+from core.models import RawMail, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Spooled:
+    id: int
+    duplicate: bool
+
+
+def dedupe_key(raw: bytes) -> str:
+    """'mid:<Message-ID>' when the mail names itself, else 'sha256:<hash of the bytes>'."""
+    try:
+        msgid = quick_message_id(raw)
+    except Exception:  # a header block too broken to read still gets a key
+        msgid = ""
+    return f"mid:{msgid}" if msgid else f"sha256:{content_hash(raw)}"
+
+
+def put(sessions: sessionmaker[Session], raw: bytes, door: str, envelope_from: str = "",
+        envelope_to: tuple[str, ...] = ()) -> Spooled:
+    """Store the bytes durably (committed) and say whether this mail was already here."""
+    key = dedupe_key(raw)
+    with sessions() as session, session.begin():
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(RawMail).values(
+            dedupe_key=key, door=door, envelope_from=envelope_from[:998],
+            envelope_to=",".join(envelope_to), raw=raw, state="pending", attempts=0, last_error="",
+            received_at=utcnow(),
+        ).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(RawMail.id)
+        new_id = session.scalar(stmt)
+        if new_id is not None:
+            return Spooled(new_id, duplicate=False)
+        existing = session.scalar(select(RawMail.id).where(RawMail.dedupe_key == key))
+    log.info("duplicate mail %s from %s ignored (raw_mail %s)", key, door, existing)
+    return Spooled(existing, duplicate=True)
+
+
+def claim(session: Session, limit: int) -> list[RawMail]:
+    """Pending mails, oldest first, locked for this transaction (skipped by other workers on PostgreSQL)."""
+    stmt = select(RawMail).where(RawMail.state == "pending").order_by(RawMail.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(session.scalars(stmt))
+
+
+def pending_count(session: Session) -> int:
+    from sqlalchemy import func
+
+    return session.scalar(select(func.count()).select_from(RawMail).where(RawMail.state == "pending")) or 0
+
+
+def requeue(session: Session, ids: list[int] | None) -> int:
+    """Put quarantined mails back in line (all when ids is None); their attempts start again."""
+    stmt = update(RawMail).where(RawMail.state == "quarantined")
+    if ids is not None:
+        stmt = stmt.where(RawMail.id.in_(ids))
+    result = session.execute(stmt.values(state="pending", attempts=0))
+    return result.rowcount or 0
+
+
+def put_quarantined(sessions: sessionmaker[Session], raw: bytes, door: str, error: str,
+                    envelope_from: str = "") -> int:
+    """Keep a mail we refuse to process (too big, empty) with its bytes and the reason, for replay."""
+    with sessions() as session, session.begin():
+        row = RawMail(dedupe_key=f"sha256:{content_hash(raw)}:{door}:{utcnow().timestamp()}", door=door,
+                      envelope_from=envelope_from[:998], envelope_to="", raw=raw, state="quarantined",
+                      attempts=0, last_error=error[:2000], received_at=utcnow(), processed_at=utcnow())
+        session.add(row)
+        session.flush()
+        return row.id

@@ -1,0 +1,93 @@
+"""The `postdesk` command: the only place that wires ingest, portal and core together,
+configures logging and exits with a status code."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from core.errors import ConfigError, PostdeskError
+
+log = logging.getLogger("postdesk")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="postdesk", description="Email-first helpdesk.")
+    p.add_argument("--config", metavar="PATH", help="config.toml to read (default ./config.toml if present)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run SMTP, web portal and background jobs (all-in-one by default)")
+    serve.add_argument("--only", default="smtp,web,worker",
+                       help="comma-separated roles to run: smtp, web, worker (default all)")
+    serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the database on start")
+
+    ingest = sub.add_parser("ingest", help="store one raw mail from FILE or stdin (MTA pipe; sysexits codes)")
+    ingest.add_argument("file", nargs="?", default="-", help="path of the mail, or - for stdin")
+    ingest.add_argument("--sender", default="", help="envelope sender, as the MTA knows it")
+
+    sub.add_parser("migrate", help="upgrade the database to the newest schema")
+
+    user = sub.add_parser("user", help="manage accounts").add_subparsers(dest="user_command", required=True)
+    add = user.add_parser("add", help="create an account (or change an existing one)")
+    add.add_argument("--email", required=True)
+    add.add_argument("--role", required=True, choices=["customer", "agent", "admin"])
+    add.add_argument("--name", default="")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+
+    quarantine = sub.add_parser("quarantine", help="mails that could not be processed")
+    qsub = quarantine.add_subparsers(dest="quarantine_command", required=True)
+    qsub.add_parser("list", help="list quarantined mails with their error")
+    replay = qsub.add_parser("replay", help="process quarantined mails again")
+    replay.add_argument("ids", nargs="*", type=int)
+    replay.add_argument("--all", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apscheduler", "mail.log", "alembic.runtime.plugins"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return _run(args)
+    except ConfigError as exc:
+        print(f"postdesk: configuration error: {exc}", file=sys.stderr)
+        return 78  # EX_CONFIG
+    except PostdeskError as exc:
+        print(f"postdesk: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from postdesk import commands
+    from postdesk.bootstrap import bootstrap
+
+    if args.command == "ingest":
+        return commands.ingest(args)
+    desk = bootstrap(args.config)
+    if args.command == "migrate":
+        commands.migrate(desk)
+        return 0
+    if args.command == "serve":
+        roles = {r.strip() for r in args.only.split(",") if r.strip()}
+        if not args.no_migrate:
+            commands.migrate(desk)
+        from postdesk.runtime import ROLES, serve
+
+        unknown = roles - set(ROLES)
+        if unknown or not roles:
+            raise ConfigError(f"--only takes roles from {', '.join(ROLES)}")
+        asyncio.run(serve(desk, roles))
+        return 0
+    if args.command == "user":
+        return commands.user_add(desk, args)
+    if args.command == "quarantine":
+        return commands.quarantine(desk, args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The body of each `postdesk` subcommand (printing is fine here; exiting is cli.py's job)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from sqlalchemy import select
+
+from core.accounts import add_user
+from core.db import migrate as migrate_db
+from core.models import RawMail
+from ingest import pipe, spool, worker
+from postdesk.bootstrap import Postdesk, bootstrap
+
+log = logging.getLogger(__name__)
+
+
+def migrate(desk: Postdesk) -> None:
+    migrate_db(desk.settings.database.url)
+
+
+def ingest(args: argparse.Namespace) -> int:
+    try:
+        desk = bootstrap(args.config)
+    except Exception:
+        log.exception("cannot start")
+        return pipe.EX_TEMPFAIL
+    if args.file == "-":
+        return pipe.ingest_stream(sys.stdin.buffer, desk.sessions, desk.settings, args.sender)
+    try:
+        stream = open(args.file, "rb")
+    except OSError as exc:
+        print(f"postdesk ingest: {exc}", file=sys.stderr)
+        return 66  # EX_NOINPUT
+    with stream:
+        return pipe.ingest_stream(stream, desk.sessions, desk.settings, args.sender)
+
+
+def user_add(desk: Postdesk, args: argparse.Namespace) -> int:
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    with desk.sessions() as session, session.begin():
+        user = add_user(session, args.email, args.role, args.name, password)
+        print(f"user {user.id} {user.email} ({user.role})")
+    return 0
+
+
+def quarantine(desk: Postdesk, args: argparse.Namespace) -> int:
+    if args.quarantine_command == "list":
+        with desk.sessions() as session:
+            rows = session.execute(select(RawMail.id, RawMail.door, RawMail.received_at, RawMail.attempts,
+                                          RawMail.last_error).where(RawMail.state == "quarantined")
+                                   .order_by(RawMail.id)).all()
+        for row in rows:
+            print(f"{row.id}\t{row.door}\t{row.received_at:%Y-%m-%d %H:%M:%S}\t{row.attempts}\t{row.last_error}")
+        print(f"{len(rows)} quarantined", file=sys.stderr)
+        return 0
+    if not args.all and not args.ids:
+        print("postdesk quarantine replay: name IDs or --all", file=sys.stderr)
+        return 64
+    with desk.sessions() as session, session.begin():
+        count = spool.requeue(session, None if args.all else args.ids)
+    outcomes = worker.drain(desk.sessions, desk.settings)
+    failed = [o for o in outcomes if o.quarantined]
+    print(f"replayed {count}: {count - len(failed)} processed, {len(failed)} still quarantined")
+    return 0 if not failed else 65

@@ -1,0 +1,109 @@
+"""`postdesk serve`: SMTP door, web portal and background jobs in one process (or a chosen few)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from datetime import datetime, timezone
+from typing import Callable
+
+import uvicorn
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from core.outbound import deliver_due
+from ingest import worker
+from ingest.smtp import SupportInbox, start_smtp_server
+from portal.app import create_app
+from postdesk.bootstrap import Postdesk
+
+log = logging.getLogger(__name__)
+ROLES = ("smtp", "web", "worker")
+
+
+class IntakeLoop:
+    """Drains the spool as soon as a door stores a mail, and every second in any case."""
+
+    def __init__(self, desk: Postdesk, after_drain: Callable[[], None], interval: float = 1.0) -> None:
+        self.desk = desk
+        self.after_drain = after_drain
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="intake", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            try:
+                if worker.drain(self.desk.sessions, self.desk.settings):
+                    self.after_drain()
+            except Exception:  # the loop must survive a database outage
+                log.exception("draining the spool failed; retrying")
+
+
+def run_soon(scheduler: BackgroundScheduler, job_id: str) -> None:
+    """Bring a periodic job forward (it runs every few seconds anyway)."""
+    try:
+        scheduler.modify_job(job_id, next_run_time=datetime.now(timezone.utc))
+    except Exception:  # the scheduler is shutting down; the job's next run will do
+        pass
+
+
+def start_scheduler(desk: Postdesk) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(deliver_due, "interval", seconds=2, id="deliver-outbox", args=[desk.sessions, desk.settings],
+                      max_instances=1, coalesce=True)
+    scheduler.start()
+    return scheduler
+
+
+async def serve(desk: Postdesk, only: set[str]) -> None:
+    """Run the chosen roles until SIGINT/SIGTERM."""
+    cfg = desk.settings
+    intake = scheduler = smtp_server = None
+    if "worker" in only:
+        scheduler = start_scheduler(desk)
+        intake = IntakeLoop(desk, after_drain=lambda: run_soon(scheduler, "deliver-outbox"))
+        intake.start()
+    if "smtp" in only:
+        handler = SupportInbox(cfg, desk.sessions, on_stored=intake.wake if intake else (lambda: None))
+        smtp_server = await start_smtp_server(cfg, handler)
+        log.info("SMTP listening on %s:%s", cfg.smtp.host, cfg.smtp.port)
+    try:
+        if "web" in only:
+            config = uvicorn.Config(create_app(cfg, desk.sessions), host=cfg.web.host, port=cfg.web.port,
+                                    log_level="info", access_log=False, lifespan="off")
+            log.info("web portal on %s", cfg.base_url)
+            await uvicorn.Server(config).serve()
+        else:
+            await _wait_for_signal()
+    finally:
+        if smtp_server is not None:
+            smtp_server.close()
+            await smtp_server.wait_closed()
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
+        if intake is not None:
+            intake.stop()
+
+
+async def _wait_for_signal() -> None:
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
