@@ -1,0 +1,150 @@
+"""core.tickets.receive_mail on both databases: threading rules, followers, reopening, no
+acknowledgement for automatic mail, the per-sender automatic-reply limit."""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+from sqlalchemy import func, select
+
+from core.accounts import add_user
+from core.mail import tokens
+from core.models import Event, Follower, Outbox, Ticket
+from ingest import spool, worker
+
+_ids = itertools.count(1)
+
+
+def mail(subject="Help", body="Something broke.", sender="ann@example.org", msgid=None, headers="",
+         to="support@example.test", cc="") -> bytes:
+    msgid = msgid or f"<m{next(_ids)}@example.org>"
+    cc_line = f"Cc: {cc}\n" if cc else ""
+    return (f"From: {sender}\nTo: {to}\n{cc_line}Subject: {subject}\nMessage-ID: {msgid}\n{headers}"
+            f"\n{body}\n").encode()
+
+
+def receive(desk, raw: bytes, envelope_to=("support@example.test",), envelope_from="ann@example.org"):
+    stored = spool.put(desk.sessions, raw, "smtp", envelope_from, envelope_to)
+    outcome = worker.process_one(desk.sessions, desk.settings, stored.id)
+    assert outcome.received is not None, outcome.error
+    return outcome.received
+
+
+def outbox_count(desk) -> int:
+    with desk.sessions() as s:
+        return s.scalar(select(func.count(Outbox.id)))
+
+
+def test_reply_to_our_signed_message_id_threads(desk):
+    first = receive(desk, mail())
+    our_id = tokens.make_message_id(desk.settings.web.secret_key, first.ticket_id, "example.test")
+    reply = receive(desk, mail("Re: Help", headers=f"In-Reply-To: <{our_id}>\n"))
+    assert (reply.ticket_id, reply.matched_by, reply.created) == (first.ticket_id, "in-reply-to", False)
+
+
+def test_forged_message_id_of_ours_is_not_trusted(desk):
+    first = receive(desk, mail())
+    forged = f"pd.{first.ticket_id}.0123456789abcdef.aaaaaaaaaaaaaaaa@example.test"
+    reply = receive(desk, mail("Re: Help", sender="mallory@example.org", headers=f"In-Reply-To: <{forged}>\n"),
+                    envelope_from="mallory@example.org")
+    assert reply.created and reply.ticket_id != first.ticket_id
+
+
+def test_references_to_the_customers_own_mail_threads(desk):
+    first = receive(desk, mail(msgid="<orig@example.org>"))
+    reply = receive(desk, mail("Re: Help", headers="References: <x@y> <orig@example.org>\n"))
+    assert (reply.ticket_id, reply.matched_by) == (first.ticket_id, "references")
+
+
+def test_signed_reply_address_threads_even_without_headers(desk):
+    first = receive(desk, mail())
+    addr = tokens.sign_reply_address(desk.settings.web.secret_key, "support@example.test", first.ticket_id,
+                                     "ann@example.org")
+    reply = receive(desk, mail("totally new subject", to=addr), envelope_to=(addr,))
+    assert (reply.ticket_id, reply.matched_by) == (first.ticket_id, "reply-address")
+
+
+def test_stranger_with_ticket_tag_opens_new_ticket(desk):
+    first = receive(desk, mail())
+    stranger = receive(desk, mail(f"Re: [#{first.ticket_id}] Help", sender="mallory@example.org"),
+                       envelope_from="mallory@example.org")
+    assert stranger.created and stranger.ticket_id != first.ticket_id and stranger.matched_by == "new"
+    with desk.sessions() as s:
+        original = s.get(Ticket, first.ticket_id)
+        assert len(original.messages) == 1
+        mention = s.scalar(select(Event).where(Event.ticket_id == stranger.ticket_id, Event.kind == "mentions"))
+        assert mention.new_value == str(first.ticket_id)
+
+
+def test_requester_and_cc_follower_may_use_the_tag(desk):
+    first = receive(desk, mail(cc="Bob <bob@example.org>"))
+    with desk.sessions() as s:
+        followers = s.scalars(select(Follower).where(Follower.ticket_id == first.ticket_id)).all()
+        assert [f.contact.email for f in followers] == ["bob@example.org"]
+    by_requester = receive(desk, mail(f"Re: [#{first.ticket_id}] Help"))
+    by_follower = receive(desk, mail(f"Re: [#{first.ticket_id}] Help", sender="bob@example.org"),
+                          envelope_from="bob@example.org")
+    assert by_requester.matched_by == by_follower.matched_by == "subject-tag"
+    assert by_follower.ticket_id == first.ticket_id
+
+
+def test_agent_may_use_the_tag(desk):
+    first = receive(desk, mail())
+    with desk.sessions() as s, s.begin():
+        add_user(s, "agent@example.test", "agent")
+    by_agent = receive(desk, mail(f"[#{first.ticket_id}] note", sender="agent@example.test"))
+    assert by_agent.ticket_id == first.ticket_id
+
+
+def test_customer_reply_reopens_a_closed_ticket_but_an_auto_reply_does_not(desk):
+    first = receive(desk, mail())
+    with desk.sessions() as s, s.begin():
+        s.get(Ticket, first.ticket_id).status = "resolved"
+    ooo = receive(desk, mail(f"Re: [#{first.ticket_id}] Help", body="I am out of office.",
+                             headers="Auto-Submitted: auto-replied\n"))
+    assert ooo.automatic and ooo.ticket_id == first.ticket_id
+    with desk.sessions() as s:
+        assert s.get(Ticket, first.ticket_id).status == "resolved"
+    receive(desk, mail(f"Re: [#{first.ticket_id}] Help", body="It broke again."))
+    with desk.sessions() as s:
+        assert s.get(Ticket, first.ticket_id).status == "in_progress"
+
+
+def test_automatic_mail_opens_a_ticket_but_is_never_acknowledged(desk):
+    for headers, sender in [("Auto-Submitted: auto-generated\n", "ann@example.org"),
+                            ("Precedence: bulk\n", "ann@example.org"),
+                            ("List-Id: <news.example.org>\n", "ann@example.org"),
+                            ("", "mailer-daemon@example.org"),
+                            ("", "noreply@example.org"),
+                            ("", "support@example.test")]:
+        got = receive(desk, mail(headers=headers, sender=sender), envelope_from=sender)
+        assert got.created and got.automatic and not got.acknowledged, (headers, sender)
+    got = receive(desk, mail(), envelope_from="")  # null return path
+    assert got.automatic == "null return path"
+    assert outbox_count(desk) == 0
+
+
+def test_our_own_mail_coming_back_is_not_answered(desk):
+    loop = tokens.loop_token(desk.settings.web.secret_key, "example.test")
+    got = receive(desk, mail(headers=f"X-Postdesk-Loop: {loop}\n"))
+    assert got.automatic and outbox_count(desk) == 0
+
+
+def test_automatic_replies_per_sender_are_limited(desk):
+    desk.settings = dataclasses.replace(desk.settings, intake=dataclasses.replace(
+        desk.settings.intake, autoreply_limit=2))
+    results = [receive(desk, mail(f"Problem {i}")) for i in range(4)]
+    assert [r.acknowledged for r in results] == [True, True, False, False]
+    assert receive(desk, mail("other", sender="bob@example.org"), envelope_from="bob@example.org").acknowledged
+
+
+def test_mail_with_several_support_addresses_makes_one_ticket(desk):
+    desk.settings = dataclasses.replace(desk.settings, smtp=dataclasses.replace(
+        desk.settings.smtp, addresses=("support@example.test", "billing@example.test")))
+    raw = mail(to="support@example.test, billing@example.test", cc="support@example.test")
+    receive(desk, raw, envelope_to=("support@example.test", "billing@example.test"))
+    stored = spool.put(desk.sessions, raw, "smtp", "ann@example.org", ("billing@example.test",))
+    assert stored.duplicate
+    with desk.sessions() as s:
+        assert s.scalar(select(func.count(Ticket.id))) == 1
+        assert s.scalar(select(func.count(Follower.ticket_id))) == 0
