@@ -57,7 +57,10 @@ def send_via_smarthost(cfg: OutboundSettings, row: Outbox) -> None:
         raise
     except smtplib.SMTPResponseException as exc:
         if 500 <= exc.smtp_code < 600:
-            raise PermanentFailure(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
+            detail = exc.smtp_error if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error).encode()
+            # Each row has one recipient: an enhanced status 5.1.x names that address as bad.
+            kind = RecipientRefused if detail.startswith(b"5.1.") else PermanentFailure
+            raise kind(f"{exc.smtp_code} {detail.decode(errors='replace')}") from exc
         raise
 
 
