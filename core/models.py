@@ -23,6 +23,7 @@ MESSAGE_KINDS = ("mail", "web", "note")
 DIRECTIONS = ("in", "out", "note")
 SPOOL_STATES = ("pending", "done", "quarantined")
 OUTBOX_STATES = ("pending", "sent", "failed")
+JOB_STATES = ("pending", "running", "done", "dead")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -205,6 +206,55 @@ class AccessLink(Base):
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(Stamp)
     revoked_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+
+
+class AgentSkill(Base):
+    """A skill an agent has (admin-managed); tickets are assigned by skill."""
+    __tablename__ = "agent_skill"
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True)
+    skill: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class TicketSkill(Base):
+    """A skill a ticket needs, as triage suggested it."""
+    __tablename__ = "ticket_skill"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True)
+    skill: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class TicketSummary(Base):
+    """Every summary a ticket had (the newest is copied to ticket.summary), with its source and notes."""
+    __tablename__ = "ticket_summary"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    summary: Mapped[str] = mapped_column(Text)
+    notes: Mapped[str] = mapped_column(Text, default="")  # one note per line
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
+class Job(Base):
+    """Background work (AI triage…) claimed by one worker at a time, retried with backoff, dead after N."""
+    __tablename__ = "job"
+    __table_args__ = (
+        _one_of("state", JOB_STATES, "state"),
+        Index("ix_job_state_run_at", "state", "run_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    run_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    locked_until: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
 
 
 class Outbox(Base):

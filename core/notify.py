@@ -26,6 +26,11 @@ def _mail_templates() -> Environment:
                        undefined=StrictUndefined, keep_trailing_newline=True)
 
 
+def render(template: str, **context) -> str:
+    """Render a plain-text mail template from templates/mail/."""
+    return _mail_templates().get_template(template).render(**context)
+
+
 def tagged_subject(ticket: Ticket, subject: str) -> str:
     """'[#N] subject', without doubling a tag that is already there."""
     subject = header_safe(subject) or ticket.subject
@@ -58,8 +63,8 @@ def queue_acknowledgement(session: Session, settings: Settings, ticket: Ticket, 
         log.info("ticket %s: no acknowledgement, %s reached the automatic-reply limit", ticket.id, requester.email)
         return False
     link = create_access_link(session, settings, ticket, requester)
-    text = _mail_templates().get_template("acknowledgement.txt").render(
-        ticket=ticket, name=requester.name, link=link, site_name="Postdesk support")
+    text = render("acknowledgement.txt", ticket=ticket, name=requester.name, link=link,
+                  site_name="Postdesk support")
     queue_mail(session, settings, ticket, requester, purpose="acknowledgement",
                subject=tagged_subject(ticket, inbound.subject), text=text, answering=inbound,
                automatic="auto-replied")

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from core import notify
+from core import jobs, notify
 from core.config import Settings
 from core.mail.autoreply import automatic_reason
 from core.mail.parse import ParsedMail
@@ -90,6 +90,8 @@ def receive_mail(session: Session, settings: Settings, raw: RawMail, mail: Parse
         _reopen_on_reply(session, ticket, sender, automatic=bool(reason))
     ticket.updated_at = utcnow()
     session.flush()
+    if created or not reason:
+        jobs.enqueue(session, "triage", ticket.id)  # a thread summary follows every human reply
     acknowledged = False
     if created and not reason and sender.email != UNKNOWN_SENDER:
         acknowledged = notify.queue_acknowledgement(session, settings, ticket, message, sender)

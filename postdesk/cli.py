@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from core.errors import ConfigError, PostdeskError
@@ -81,7 +82,10 @@ def _run(args: argparse.Namespace) -> int:
         if unknown or not roles:
             raise ConfigError(f"--only takes roles from {', '.join(ROLES)}")
         asyncio.run(serve(desk, roles))
-        return 0
+        # Everything that must finish has (spool and outbox commit per row); a job thread still
+        # waiting on a hung AI server is abandoned rather than awaited at interpreter exit.
+        logging.shutdown()
+        os._exit(0)
     if args.command == "user":
         return commands.user_add(desk, args)
     if args.command == "quarantine":

@@ -10,6 +10,8 @@ from typing import Callable
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from core import jobs
+from core.ai.triage import make_triage_handler
 from core.outbound import deliver_due
 from ingest import worker
 from ingest.smtp import SupportInbox, start_smtp_server
@@ -62,11 +64,24 @@ def run_soon(scheduler: BackgroundScheduler, job_id: str) -> None:
 
 
 def start_scheduler(desk: Postdesk) -> BackgroundScheduler:
+    """Periodic jobs: outbox delivery and the job table (AI triage), each never running twice at once."""
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(deliver_due, "interval", seconds=2, id="deliver-outbox", args=[desk.sessions, desk.settings],
                       max_instances=1, coalesce=True)
+    handlers = {"triage": make_triage_handler(desk.sessions, desk.settings)}
+    scheduler.add_job(run_jobs, "interval", seconds=2, id="run-jobs", args=[desk, handlers, scheduler],
+                      max_instances=1, coalesce=True)
     scheduler.start()
     return scheduler
+
+
+def run_jobs(desk: Postdesk, handlers: dict, scheduler: BackgroundScheduler) -> None:
+    """Run due jobs until none is left; mail they caused is delivered right after."""
+    ran = False
+    while jobs.run_due(desk.sessions, handlers):
+        ran = True
+    if ran:
+        run_soon(scheduler, "deliver-outbox")
 
 
 async def serve(desk: Postdesk, only: set[str]) -> None:
@@ -75,7 +90,8 @@ async def serve(desk: Postdesk, only: set[str]) -> None:
     intake = scheduler = smtp_server = None
     if "worker" in only:
         scheduler = start_scheduler(desk)
-        intake = IntakeLoop(desk, after_drain=lambda: run_soon(scheduler, "deliver-outbox"))
+        intake = IntakeLoop(desk, after_drain=lambda: (run_soon(scheduler, "deliver-outbox"),
+                                                       run_soon(scheduler, "run-jobs")))
         intake.start()
     if "smtp" in only:
         handler = SupportInbox(cfg, desk.sessions, on_stored=intake.wake if intake else (lambda: None))
@@ -94,7 +110,9 @@ async def serve(desk: Postdesk, only: set[str]) -> None:
             smtp_server.close()
             await smtp_server.wait_closed()
         if scheduler is not None:
-            scheduler.shutdown(wait=True)
+            # A job waiting on a slow AI server is abandoned, not awaited: its lease expires
+            # and another run picks it up. Mail delivery and intake commit per row.
+            scheduler.shutdown(wait=False)
         if intake is not None:
             intake.stop()
 

@@ -1,0 +1,1 @@
+"""AI triage: a provider protocol, Mistral and offline providers, and the prompt."""

@@ -1,0 +1,134 @@
+"""The triage job: summarise a ticket's thread, suggest category/priority/skills, assign by skill.
+
+Runs after intake has committed; a provider failure never touches intake. When Mistral fails,
+the offline provider fills in at once (every ticket gets a summary) and Mistral is retried
+with backoff; after the last attempt the job is dead (visible to admins) and the offline
+result stays.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from core import notify
+from core.ai.offline import OfflineProvider
+from core.ai.provider import ProviderError, TriageOutcome, TriageProvider, make_provider
+from core.config import Settings
+from core.jobs import ClaimedJob, RetryLater
+from core.models import (OPEN_STATUSES, AgentSkill, Contact, Event, Message, Ticket, TicketSkill,
+                         TicketSummary)
+
+log = logging.getLogger(__name__)
+THREAD_CHARS = 12_000
+
+
+def ticket_text(session: Session, ticket_id: int) -> tuple[str, str] | None:
+    """(subject, thread text oldest first) for triage; customer and agent words, no internal notes."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        return None
+    rows = session.execute(select(Message.direction, Message.visible_text, Message.body_text)
+                           .where(Message.ticket_id == ticket_id, Message.direction != "note",
+                                  Message.automatic.is_(False))
+                           .order_by(Message.id)).all()
+    if not rows:  # an automatic mail opened the ticket: summarise it anyway
+        rows = session.execute(select(Message.direction, Message.visible_text, Message.body_text)
+                               .where(Message.ticket_id == ticket_id).order_by(Message.id)).all()
+    parts = [(r.visible_text or r.body_text).strip() for r in rows]
+    if len(parts) > 1:
+        parts = [f"[{'customer' if r.direction == 'in' else 'support'}] {p}" for r, p in zip(rows, parts)]
+    return ticket.subject, "\n\n".join(parts)[-THREAD_CHARS:]
+
+
+def choose_assignee(session: Session, skills: list[str]) -> tuple[Contact | None, str]:
+    """The least-loaded active agent covering most of the skills; else the least-loaded admin."""
+    load = (select(func.count(Ticket.id)).where(Ticket.assignee_id == Contact.id,
+                                                Ticket.status.in_(OPEN_STATUSES)).scalar_subquery())
+    if skills:
+        coverage = func.count(AgentSkill.skill)
+        best = session.execute(
+            select(Contact, coverage.label("coverage"), load.label("load"))
+            .join(AgentSkill, AgentSkill.contact_id == Contact.id)
+            .where(Contact.role == "agent", Contact.active.is_(True), AgentSkill.skill.in_(skills))
+            .group_by(Contact.id).order_by(coverage.desc(), load, Contact.id).limit(1)).first()
+        if best is not None:
+            return best[0], f"skills {best[1]}/{len(skills)}"
+    admin = session.scalar(select(Contact).where(Contact.role == "admin", Contact.active.is_(True))
+                           .order_by(load, Contact.id).limit(1))
+    return admin, "no agent with the skills: an admin"
+
+
+def _changed_by_people(session: Session, ticket_id: int, field: str) -> bool:
+    return session.scalar(select(func.count(Event.id)).where(
+        Event.ticket_id == ticket_id, Event.field == field, Event.source.in_(("agent", "customer", "admin")))) > 0
+
+
+def apply_triage(session: Session, settings: Settings, ticket_id: int, outcome: TriageOutcome) -> None:
+    """Store the summary (kept in history), category/priority unless a person set them, skills, assignee."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        return
+    t, source = outcome.triage, outcome.source
+    session.add(TicketSummary(ticket_id=ticket.id, summary=t.summary, notes="\n".join(t.notes), source=source))
+    ticket.summary = t.summary
+    for field, value in (("category", t.category), ("priority", t.priority)):
+        old = getattr(ticket, field)
+        if old != value and not _changed_by_people(session, ticket.id, field):
+            setattr(ticket, field, value)
+            session.add(Event(ticket_id=ticket.id, kind=field, field=field, old_value=old, new_value=value,
+                              source=source))
+    session.execute(delete(TicketSkill).where(TicketSkill.ticket_id == ticket.id))
+    session.add_all(TicketSkill(ticket_id=ticket.id, skill=s) for s in dict.fromkeys(t.skills))
+    if ticket.assignee_id is None and ticket.status in OPEN_STATUSES:
+        _assign(session, settings, ticket, list(t.skills), outcome)
+
+
+def _assign(session: Session, settings: Settings, ticket: Ticket, skills: list[str], outcome: TriageOutcome) -> None:
+    agent, why = choose_assignee(session, skills)
+    if agent is None:
+        return
+    ticket.assignee_id = agent.id
+    session.add(Event(ticket_id=ticket.id, kind="assigned", field="assignee", new_value=agent.email,
+                      source="rule", old_value=why))
+    text = notify.render("assignment.txt", ticket=ticket, name=agent.name, summary=outcome.triage.summary,
+                         notes=outcome.triage.notes, source=outcome.source,
+                         link=f"{settings.base_url}/agent/tickets/{ticket.id}")
+    notify.queue_mail(session, settings, ticket, agent, purpose="assignment",
+                      subject=notify.tagged_subject(ticket, ticket.subject), text=text, answering=None,
+                      automatic="auto-generated")
+
+
+def make_triage_handler(sessions: sessionmaker[Session], settings: Settings,
+                        primary: TriageProvider | None = None) -> Callable[[ClaimedJob], None]:
+    """The handler for 'triage' jobs, holding one provider for the worker's lifetime."""
+    primary = primary or make_provider(settings.ai)
+    offline = OfflineProvider()
+
+    def handle(job: ClaimedJob) -> None:
+        with sessions() as session:
+            text = ticket_text(session, job.ticket_id)
+            has_summary = bool(text) and bool(session.get(Ticket, job.ticket_id).summary)
+        if text is None:
+            return  # the ticket was deleted meanwhile
+        subject, body = text
+        try:
+            outcome = TriageOutcome(primary.triage(subject, body), primary.name)
+        except ProviderError as exc:
+            if not has_summary or job.last_attempt:
+                _store(sessions, settings, job.ticket_id, TriageOutcome(offline.triage(subject, body), offline.name))
+            if job.last_attempt:
+                raise
+            raise RetryLater(f"{primary.name}: {exc}; offline triage used meanwhile") from exc
+        _store(sessions, settings, job.ticket_id, outcome)
+
+    return handle
+
+
+def _store(sessions: sessionmaker[Session], settings: Settings, ticket_id: int, outcome: TriageOutcome) -> None:
+    with sessions() as session, session.begin():
+        apply_triage(session, settings, ticket_id, outcome)
+    log.info("ticket %s triaged by %s: %s/%s", ticket_id, outcome.source, outcome.triage.category,
+             outcome.triage.priority)

@@ -1,0 +1,108 @@
+"""A DB-backed job table: claim (SKIP LOCKED on PostgreSQL, compare-and-set on SQLite), run
+outside any transaction, then record success, retry with backoff, or death after N attempts.
+
+A claimed job holds a lease; a worker that dies mid-job lets the lease expire and another
+worker picks the job up again.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.models import Job, utcnow
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=5)
+
+
+class RetryLater(Exception):
+    """A job asks to run again later (the provider failed) without counting as a crash."""
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    kind: str
+    ticket_id: int | None
+    attempts: int
+    max_attempts: int
+
+    @property
+    def last_attempt(self) -> bool:
+        return self.attempts >= self.max_attempts
+
+
+def enqueue(session: Session, kind: str, ticket_id: int | None, max_attempts: int = 5) -> Job:
+    """Add a job in the caller's transaction (so it exists only if the change that needs it commits)."""
+    job = Job(kind=kind, ticket_id=ticket_id, max_attempts=max_attempts)
+    session.add(job)
+    return job
+
+
+def claim(sessions: sessionmaker[Session], limit: int = 10) -> list[ClaimedJob]:
+    """Take up to `limit` due jobs for this worker (committed: they are ours until the lease ends)."""
+    now = utcnow()
+    due = or_(Job.state == "pending", (Job.state == "running") & (Job.locked_until < now))
+    with sessions() as session, session.begin():
+        stmt = select(Job).where(due, Job.run_at <= now).order_by(Job.run_at, Job.id).limit(limit)
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        claimed = []
+        for job in session.scalars(stmt).all():
+            attempt = job.attempts + 1
+            # Compare-and-set: a concurrent claimer that got there first makes rowcount 0.
+            taken = session.execute(
+                update(Job).where(Job.id == job.id, Job.attempts == job.attempts)
+                .values(state="running", attempts=attempt, locked_until=now + LEASE)
+                .execution_options(synchronize_session=False)).rowcount
+            if taken:
+                claimed.append(ClaimedJob(job.id, job.kind, job.ticket_id, attempt, job.max_attempts))
+        return claimed
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(3600, 10 * 3 ** (attempts - 1)))
+
+
+def finish(sessions: sessionmaker[Session], job: ClaimedJob, error: str | None) -> str:
+    """Record the outcome: done, pending again (with backoff) or dead. Returns the new state."""
+    with sessions() as session, session.begin():
+        row = session.get(Job, job.id)
+        if row is None:
+            return "gone"
+        row.locked_until = None
+        if error is None:
+            row.state, row.finished_at, row.last_error = "done", utcnow(), ""
+        elif job.last_attempt:
+            row.state, row.finished_at, row.last_error = "dead", utcnow(), error[:2000]
+            log.error("job %s (%s, ticket %s) dead after %s attempts: %s", job.id, job.kind, job.ticket_id,
+                      job.attempts, error)
+        else:
+            row.state, row.last_error = "pending", error[:2000]
+            row.run_at = utcnow() + _backoff(job.attempts)
+        return row.state
+
+
+def run_due(sessions: sessionmaker[Session], handlers: dict[str, Callable[[ClaimedJob], None]],
+            limit: int = 10) -> int:
+    """Claim and run due jobs; a handler's exception is a failed attempt. Returns how many ran."""
+    jobs = claim(sessions, limit)
+    for job in jobs:
+        handler = handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for job kind {job.kind!r}")
+            handler(job)
+        except RetryLater as exc:
+            finish(sessions, job, str(exc) or "retry later")
+        except Exception as exc:  # the job's fault or ours: retried, then dead, never lost
+            log.exception("job %s (%s) failed", job.id, job.kind)
+            finish(sessions, job, f"{type(exc).__name__}: {exc}")
+        else:
+            finish(sessions, job, None)
+    return len(jobs)

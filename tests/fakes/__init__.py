@@ -1,0 +1,1 @@
+"""Fakes of the edges we cannot reach in tests (a local Mistral API)."""
