@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.config import Settings
+from core.ai.provider import make_provider
+from portal.api import tickets as tickets_api
 from portal.pages import public
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
@@ -20,7 +22,9 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
+    app.state.triage_provider = make_provider(settings.ai)
     app.include_router(public.router)
+    app.include_router(tickets_api.router)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
