@@ -83,6 +83,13 @@ class IntakeSettings:
 
 
 @dataclass(frozen=True)
+class OidcSettings:
+    issuer: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+
+
+@dataclass(frozen=True)
 class PathSettings:
     var_dir: str = "var"
 
@@ -96,6 +103,7 @@ class Settings:
     ai: AiSettings = field(default_factory=AiSettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
     intake: IntakeSettings = field(default_factory=IntakeSettings)
+    oidc: OidcSettings = field(default_factory=OidcSettings)
     paths: PathSettings = field(default_factory=PathSettings)
 
     @property

@@ -10,7 +10,7 @@ from typing import Optional
 
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary,
-    MetaData, String, Text,
+    MetaData, String, Text, true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -38,6 +38,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes for UTC columns: make them comparable with utcnow()."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
     quoted = ", ".join(f"'{v}'" for v in values)
     return CheckConstraint(f"{column} IN ({quoted})", name=name)
@@ -63,6 +68,10 @@ class Contact(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     undeliverable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    email_verified_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    oidc_subject: Mapped[Optional[str]] = mapped_column(String(255), unique=True)
+    notify_replies: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    notify_status: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Ticket(Base):
@@ -208,6 +217,38 @@ class AccessLink(Base):
     revoked_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
 
 
+class WebSession(Base):
+    """A signed-in browser or API client; only the token's hash is stored, so a stolen database opens nothing."""
+    __tablename__ = "web_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8), default="cookie")  # cookie | bearer
+    csrf_secret: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class AccountToken(Base):
+    """A one-time link sent by mail: verify an address, reset a password."""
+    __tablename__ = "account_token"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime] = mapped_column(Stamp)
+    used_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+
+
+class Throttle(Base):
+    """Failed attempts per key (account, IP, form) in a sliding window: slows guessing, never locks out for good."""
+    __tablename__ = "throttle"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(Stamp)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class AgentSkill(Base):
     """A skill an agent has (admin-managed); tickets are assigned by skill."""
     __tablename__ = "agent_skill"
@@ -279,3 +320,18 @@ class Outbox(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
     sent_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+
+
+class ImapState(Base):
+    """How far the IMAP door has read one mailbox folder: UIDs are only valid with their UIDVALIDITY.
+
+    last_uid: the highest UID whose mail is committed to the spool. acted_uid: the highest UID up
+    to which the after-action (flag, move, delete) is known done; the gap is redone on the next poll.
+    """
+    __tablename__ = "imap_state"
+
+    mailbox: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    acted_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from core.mail.tokens import hash_link_token
-from core.models import AccessLink, Event, Message, RawMail, Ticket, utcnow
+from core.models import AccessLink, Event, Message, RawMail, Ticket, aware, utcnow
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,7 @@ def ticket_by_link(session: Session, token: str) -> LinkAccess | None:
     link = session.scalar(select(AccessLink).where(AccessLink.token_hash == hash_link_token(token)))
     if link is None or link.revoked_at is not None:
         return None
-    expires = link.expires_at if link.expires_at.tzinfo else link.expires_at.replace(tzinfo=utcnow().tzinfo)
-    if expires < utcnow():
+    if aware(link.expires_at) < utcnow():
         return None
     ticket = session.scalar(select(Ticket).where(Ticket.id == link.ticket_id).options(
         selectinload(Ticket.messages).selectinload(Message.attachments)))

@@ -4,36 +4,67 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.config import Settings
 from core.ai.provider import make_provider
-from portal.api import tickets as tickets_api
-from portal.pages import public
+from core.config import Settings
+from portal.api import auth as auth_api, tickets as tickets_api, users as users_api
+from portal.deps import ANON_COOKIE, new_anon_id
+from portal.pages import account, admin, agent, customer, public
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                               "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+}
 
 
 def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
-    app = FastAPI(title="Postdesk", version="0.1.0")
+    app = FastAPI(title="Postdesk", version="0.1.0",
+                  description="Email-first helpdesk. JSON API; the web pages are server-rendered.")
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
     app.state.triage_provider = make_provider(settings.ai)
-    app.include_router(public.router)
-    app.include_router(tickets_api.router)
+    for module in (public, account, customer, agent, admin, tickets_api, auth_api, users_api):
+        app.include_router(module.router)
+    https = settings.base_url.startswith("https://")
+
+    @app.middleware("http")
+    async def anonymous_cookie_and_headers(request: Request, call_next):
+        known = request.cookies.get(ANON_COOKIE)
+        if not known:
+            request.state.anon_id = new_anon_id()  # binds anonymous forms' CSRF tokens
+        response = await call_next(request)
+        if not known:
+            response.set_cookie(ANON_COOKIE, request.state.anon_id, httponly=True, samesite="lax", secure=https)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
+        location = (exc.headers or {}).get("Location")
+        if exc.status_code in (302, 303) and location:
+            return RedirectResponse(location, status_code=exc.status_code)
         if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         return app.state.templates.TemplateResponse(
-            request, "error.html", {"status": exc.status_code, "detail": exc.detail},
+            request, "error.html", {"status": exc.status_code, "detail": exc.detail,
+                                    "user": getattr(request.state, "user", None)},
             status_code=exc.status_code)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(request: Request, exc: RequestValidationError):
+        problems = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "message": e.get("msg", "")}
+                    for e in exc.errors()]
+        return JSONResponse({"detail": "invalid input", "errors": problems}, status_code=422)
+
     return app
-
-

@@ -1,0 +1,36 @@
+"""Throttling of guesses (logins, forms): a sliding window per key, in the database so every
+web process shares it. It slows an attacker down and never locks anyone out for good."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from core.models import Throttle, aware, utcnow
+
+
+def too_many(session: Session, key: str, limit: int, window: timedelta) -> bool:
+    """True when `key` has used up its `limit` within the current window."""
+    row = session.get(Throttle, key[:400])
+    if row is None:
+        return False
+    return aware(row.window_start) + window > utcnow() and row.count >= limit
+
+
+def hit(session: Session, key: str, window: timedelta) -> None:
+    """Count one attempt for `key` (a new window starts when the old one is over)."""
+    now = utcnow()
+    row = session.get(Throttle, key[:400])
+    if row is None:
+        session.add(Throttle(key=key[:400], window_start=now, count=1))
+        return
+    if aware(row.window_start) + window <= now:
+        row.window_start, row.count = now, 1
+    else:
+        row.count += 1
+
+
+def clear(session: Session, key: str) -> None:
+    row = session.get(Throttle, key[:400])
+    if row is not None:
+        session.delete(row)

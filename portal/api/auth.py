@@ -1,0 +1,6 @@
+"""JSON routes: auth (OpenAPI at /docs)."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api", tags=["auth"])
