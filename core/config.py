@@ -90,6 +90,11 @@ class OidcSettings:
 
 
 @dataclass(frozen=True)
+class LogSettings:
+    format: str = "text"
+
+
+@dataclass(frozen=True)
 class PathSettings:
     var_dir: str = "var"
 
@@ -104,6 +109,7 @@ class Settings:
     imap: ImapSettings = field(default_factory=ImapSettings)
     intake: IntakeSettings = field(default_factory=IntakeSettings)
     oidc: OidcSettings = field(default_factory=OidcSettings)
+    log: LogSettings = field(default_factory=LogSettings)
     paths: PathSettings = field(default_factory=PathSettings)
 
     @property
@@ -204,6 +210,8 @@ def load_settings(path: str | os.PathLike[str] | None = None,
 def _validate(settings: Settings) -> None:
     if not settings.smtp.addresses:
         raise ConfigError("[smtp] addresses must name at least one support address")
+    if settings.log.format not in {"text", "json"}:
+        raise ConfigError("[log] format must be text or json")
     if settings.ai.provider not in {"auto", "mistral", "offline"}:
         raise ConfigError("[ai] provider must be auto, mistral or offline")
     if settings.imap.after not in {"flag", "move", "delete"} and not settings.imap.after.startswith("move:"):

@@ -1,9 +1,10 @@
 """Engine and session factory; the same code for SQLite and PostgreSQL, SQLite made durable by pragmas."""
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -72,12 +73,20 @@ def migrate(url: str) -> None:
     command.upgrade(alembic_config(url), "head")
 
 
-def at_head(engine: Engine) -> bool:
-    """True when the database carries the newest migration."""
-    from alembic.runtime.migration import MigrationContext
+@lru_cache(maxsize=1)
+def head_revisions() -> frozenset[str]:
+    """The newest migration(s) this code knows (read once per process)."""
     from alembic.script import ScriptDirectory
 
-    script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
-    with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_heads()
-    return set(current) == set(script.get_heads())
+    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def at_head(bind: Engine | Connection) -> bool:
+    """True when the database carries the newest migration (pass a connection to reuse it:
+    on SQLite a second connection from the same thread would wait on the first one's lock)."""
+    from alembic.runtime.migration import MigrationContext
+
+    if isinstance(bind, Connection):
+        return frozenset(MigrationContext.configure(bind).get_current_heads()) == head_revisions()
+    with bind.connect() as conn:
+        return at_head(conn)

@@ -7,6 +7,7 @@ worker picks the job up again.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
@@ -14,6 +15,7 @@ from typing import Callable
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.metrics import JOB_SECONDS
 from core.models import Job, utcnow
 
 log = logging.getLogger(__name__)
@@ -94,15 +96,30 @@ def run_due(sessions: sessionmaker[Session], handlers: dict[str, Callable[[Claim
     jobs = claim(sessions, limit)
     for job in jobs:
         handler = handlers.get(job.kind)
+        started = time.monotonic()
         try:
             if handler is None:
                 raise LookupError(f"no handler for job kind {job.kind!r}")
             handler(job)
         except RetryLater as exc:
-            finish(sessions, job, str(exc) or "retry later")
+            outcome = finish(sessions, job, str(exc) or "retry later")
         except Exception as exc:  # the job's fault or ours: retried, then dead, never lost
             log.exception("job %s (%s) failed", job.id, job.kind)
-            finish(sessions, job, f"{type(exc).__name__}: {exc}")
+            outcome = finish(sessions, job, f"{type(exc).__name__}: {exc}")
         else:
-            finish(sessions, job, None)
+            outcome = finish(sessions, job, None)
+        JOB_SECONDS.labels(job.kind, outcome).observe(time.monotonic() - started)
     return len(jobs)
+
+
+def dead_jobs(session: Session, limit: int = 200) -> list[Job]:
+    """Jobs that used up their attempts, newest first (the admin's page)."""
+    return list(session.scalars(select(Job).where(Job.state == "dead").order_by(Job.id.desc()).limit(limit)))
+
+
+def retry_dead(session: Session, job_id: int) -> bool:
+    """Give a dead job a fresh set of attempts, due now; False when it is not dead (or gone)."""
+    result = session.execute(update(Job).where(Job.id == job_id, Job.state == "dead").values(
+        state="pending", attempts=0, run_at=utcnow(), locked_until=None, finished_at=None)
+        .execution_options(synchronize_session=False))
+    return bool(result.rowcount)

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import OutboundSettings, Settings
+from core.metrics import OUTBOUND
 from core.models import Contact, Outbox, utcnow
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,11 @@ def _deliver_row(session: Session, settings: Settings, row: Outbox) -> int:
             write_to_folder(Path(cfg.outbox_dir), row)
     except PermanentFailure as exc:
         _fail(session, row, str(exc), refused=isinstance(exc, RecipientRefused))
+        OUTBOUND.labels(row.purpose, "failed").inc()
         return 0
     except (smtplib.SMTPException, OSError, socket.timeout) as exc:
         row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        OUTBOUND.labels(row.purpose, "retry").inc()
         if row.attempts >= cfg.max_attempts:
             _fail(session, row, row.last_error)
         else:
@@ -103,8 +106,10 @@ def _deliver_row(session: Session, settings: Settings, row: Outbox) -> int:
         return 0
     row.state = "sent"
     row.sent_at = utcnow()
+    OUTBOUND.labels(row.purpose, "sent").inc()
     row.last_error = ""
-    log.info("outbox %s (%s, ticket %s) sent to %s", row.id, row.purpose, row.ticket_id, row.rcpt_to)
+    log.info("outbox %s (%s, ticket %s) sent to %s", row.id, row.purpose, row.ticket_id, row.rcpt_to,
+             extra={"ticket_id": row.ticket_id, "message_id": row.message_id, "outbox_id": row.id})
     return 1
 
 

@@ -96,7 +96,8 @@ def receive_mail(session: Session, settings: Settings, raw: RawMail, mail: Parse
     if created and not reason and sender.email != UNKNOWN_SENDER:
         acknowledged = notify.queue_acknowledgement(session, settings, ticket, message, sender)
     log.info("mail %s stored on ticket %s (%s)%s", mail.message_id or "-", ticket.id, route.matched_by,
-             f", automatic: {reason}" if reason else "")
+             f", automatic: {reason}" if reason else "",
+             extra={"ticket_id": ticket.id, "message_id": mail.message_id, "raw_mail_id": raw.id, "door": raw.door})
     return Received(ticket.id, message.id, route.matched_by, created, acknowledged, reason)
 
 

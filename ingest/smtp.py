@@ -13,6 +13,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session as SmtpSession
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import Settings
+from core.metrics import MAILS
 from core.tickets import is_support_address
 from ingest import spool
 
@@ -34,11 +35,13 @@ class SupportInbox:
                           address: str, rcpt_options: list[str]) -> str:
         if not is_support_address(address, self.own):
             log.info("refused RCPT %s from %s", address, session.peer)
+            MAILS.labels("smtp", "refused").inc()
             return "550 5.1.1 No such mailbox here (this server does not relay)"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: Envelope) -> str:
+        MAILS.labels("smtp", "received").inc()
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.mail.parse import content_hash, quick_message_id
+from core.metrics import MAILS
 from core.models import RawMail, utcnow
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,11 @@ def put(sessions: sessionmaker[Session], raw: bytes, door: str, envelope_from: s
         ).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(RawMail.id)
         new_id = session.scalar(stmt)
         if new_id is not None:
+            MAILS.labels(door, "stored").inc()
             return Spooled(new_id, duplicate=False)
         existing = session.scalar(select(RawMail.id).where(RawMail.dedupe_key == key))
     log.info("duplicate mail %s from %s ignored (raw_mail %s)", key, door, existing)
+    MAILS.labels(door, "duplicate").inc()
     return Spooled(existing, duplicate=True)
 
 
@@ -85,4 +88,5 @@ def put_quarantined(sessions: sessionmaker[Session], raw: bytes, door: str, erro
                       attempts=0, last_error=error[:2000], received_at=utcnow(), processed_at=utcnow())
         session.add(row)
         session.flush()
+        MAILS.labels(door, "quarantined").inc()
         return row.id

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.config import Settings
 from core.errors import SenderError
 from core.mail.parse import parse_mail
+from core.metrics import MAILS
 from core.models import RawMail, utcnow
 from core.tickets import Received, receive_mail
 from ingest import spool
@@ -51,6 +52,7 @@ def process_row(session: Session, settings: Settings, row: RawMail) -> Outcome:
 
 
 def _quarantine(row: RawMail, error: str) -> Outcome:
+    MAILS.labels(row.door, "quarantined").inc()
     row.state = "quarantined"
     row.last_error = error[:2000]
     row.processed_at = utcnow()

@@ -1,6 +1,7 @@
 """FastAPI app factory: create_app(settings, sessions). Server-rendered pages plus JSON."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -12,9 +13,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.ai.provider import make_provider
 from core.config import Settings
+from core.metrics import HTTP_SECONDS
 from portal.api import auth as auth_api, tickets as tickets_api, users as users_api
 from portal.deps import ANON_COOKIE, new_anon_id
-from portal.pages import account, admin, agent, customer, public
+from portal.pages import account, admin, agent, customer, ops, public
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 SECURITY_HEADERS = {
@@ -33,9 +35,18 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
     app.state.triage_provider = make_provider(settings.ai)
-    for module in (public, account, customer, agent, admin, tickets_api, auth_api, users_api):
+    for module in (public, ops, account, customer, agent, admin, tickets_api, auth_api, users_api):
         app.include_router(module.router)
     https = settings.base_url.startswith("https://")
+
+    @app.middleware("http")
+    async def request_latency(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        HTTP_SECONDS.labels(request.method, route, f"{response.status_code // 100}xx").observe(
+            time.perf_counter() - started)
+        return response
 
     @app.middleware("http")
     async def anonymous_cookie_and_headers(request: Request, call_next):

@@ -37,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--name", default="")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
 
+    backup = sub.add_parser("backup", help="copy the SQLite database (mails, attachments) while running")
+    backup.add_argument("path")
+    restore = sub.add_parser("restore", help="replace the SQLite database with a backup (stop serve first)")
+    restore.add_argument("path")
+
     quarantine = sub.add_parser("quarantine", help="mails that could not be processed")
     qsub = quarantine.add_subparsers(dest="quarantine_command", required=True)
     qsub.add_parser("list", help="list quarantined mails with their error")
@@ -46,10 +51,41 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+class JsonLines(logging.Formatter):
+    """One JSON object per line, with ticket_id / message_id when the event names them."""
+
+    FIELDS = ("ticket_id", "message_id", "raw_mail_id", "door", "outbox_id")
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        entry = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
+                 "logger": record.name, "message": record.getMessage()}
+        entry.update({k: getattr(record, k) for k in self.FIELDS if hasattr(record, k)})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(verbose: bool, json_lines: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines() if json_lines else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
+
+
+def _log_format(config_path: str | None) -> str:
+    from core.config import load_settings
+
+    try:
+        return load_settings(config_path).log.format
+    except ConfigError:
+        return "text"  # the same error is reported properly when the command loads its settings
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(verbose=args.verbose, json_lines=_log_format(args.config) == "json")
     for noisy in ("apscheduler", "mail.log", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
@@ -90,6 +126,8 @@ def _run(args: argparse.Namespace) -> int:
         return commands.user_add(desk, args)
     if args.command == "quarantine":
         return commands.quarantine(desk, args)
+    if args.command in ("backup", "restore"):
+        return commands.backup_or_restore(desk, args)
     return 2
 
 

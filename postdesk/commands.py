@@ -47,6 +47,21 @@ def user_add(desk: Postdesk, args: argparse.Namespace) -> int:
     return 0
 
 
+def backup_or_restore(desk: Postdesk, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core import backup as backups
+
+    if args.command == "backup":
+        size = backups.backup(desk.settings.database.url, Path(args.path))
+        print(f"backup written to {args.path} ({size} bytes)")
+    else:
+        desk.engine.dispose()
+        backups.restore(desk.settings.database.url, Path(args.path))
+        print(f"database restored from {args.path}")
+    return 0
+
+
 def quarantine(desk: Postdesk, args: argparse.Namespace) -> int:
     if args.quarantine_command == "list":
         with desk.sessions() as session:

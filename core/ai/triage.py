@@ -18,6 +18,7 @@ from core.ai.offline import OfflineProvider
 from core.ai.provider import ProviderError, TriageOutcome, TriageProvider, make_provider
 from core.config import Settings
 from core.jobs import ClaimedJob, RetryLater
+from core.metrics import AI_CALLS
 from core.models import (OPEN_STATUSES, AgentSkill, Contact, Event, Message, Ticket, TicketSkill,
                          TicketSummary)
 
@@ -116,7 +117,9 @@ def make_triage_handler(sessions: sessionmaker[Session], settings: Settings,
         subject, body = text
         try:
             outcome = TriageOutcome(primary.triage(subject, body), primary.name)
+            AI_CALLS.labels(primary.name, "ok").inc()
         except ProviderError as exc:
+            AI_CALLS.labels(primary.name, "failed").inc()
             if not has_summary or job.last_attempt:
                 _store(sessions, settings, job.ticket_id, TriageOutcome(offline.triage(subject, body), offline.name))
             if job.last_attempt:

@@ -18,19 +18,22 @@ POSTDESK = str(Path(sys.executable).with_name("postdesk"))
 class PostdeskProcess:
     """`postdesk serve` with POSTDESK_* overrides, on free ports, in its own working directory."""
 
-    def __init__(self, workdir: Path, env: dict[str, str], only: str = "smtp,web,worker") -> None:
+    def __init__(self, workdir: Path, env: dict[str, str], only: str = "smtp,web,worker",
+                 extra_args: list[str] | None = None) -> None:
         self.workdir = workdir
         self.smtp_port = free_port()
         self.web_port = free_port()
         self.env = {**os.environ, "POSTDESK_SMTP__PORT": str(self.smtp_port),
                     "POSTDESK_WEB__PORT": str(self.web_port), **env}
         self.only = only
+        self.extra_args = extra_args or []
         self.proc: subprocess.Popen | None = None
         self.log = workdir / "serve.log"
 
     def __enter__(self) -> "PostdeskProcess":
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen([POSTDESK, "serve", "--only", self.only], cwd=self.workdir, env=self.env,
+        self.proc = subprocess.Popen([POSTDESK, "serve", "--only", self.only, *self.extra_args],
+                                     cwd=self.workdir, env=self.env,
                                      stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
         try:
             if "smtp" in self.only:
