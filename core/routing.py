@@ -31,7 +31,7 @@ def route_mail(session: Session, secret: str, mail: ParsedMail, sender: Contact,
             return Route(ticket, "reply-address")
     for header, ids in (("in-reply-to", mail.in_reply_to), ("references", tuple(reversed(mail.references)))):
         for msgid in ids:
-            ticket = _ticket_of_msgid(session, secret, msgid)
+            ticket = ticket_of_msgid(session, secret, msgid)
             if ticket is not None:
                 return Route(ticket, header)
     found = TAG_RE.search(mail.subject)
@@ -44,7 +44,8 @@ def route_mail(session: Session, secret: str, mail: ParsedMail, sender: Contact,
     return Route(None, "new")
 
 
-def _ticket_of_msgid(session: Session, secret: str, msgid: str) -> Ticket | None:
+def ticket_of_msgid(session: Session, secret: str, msgid: str) -> Ticket | None:
+    """The ticket a Message-ID belongs to: ours only by a valid signature, others by what we stored."""
     if msgid.lower().startswith("pd."):
         # Looks like ours: trust only a valid signature, never a database look-up.
         ticket_id = tokens.ticket_of_message_id(secret, msgid)

@@ -19,7 +19,8 @@ from core.mail.parse import ParsedMail
 from core.mail.reply_text import visible_reply_text
 from core.mail.tokens import loop_token
 from core.models import Attachment, Blob, Contact, Event, Follower, Message, RawMail, Ticket, utcnow
-from core.routing import route_mail
+from core.mail.bounce import BounceReport, bounce_report
+from core.routing import route_mail, ticket_of_msgid
 
 log = logging.getLogger(__name__)
 UNKNOWN_SENDER = "unknown-sender@invalid"
@@ -27,8 +28,8 @@ UNKNOWN_SENDER = "unknown-sender@invalid"
 
 @dataclass(frozen=True)
 class Received:
-    ticket_id: int
-    message_id: int
+    ticket_id: int | None  # None: a bounce of mail that belongs to no ticket
+    message_id: int | None
     matched_by: str
     created: bool
     acknowledged: bool
@@ -69,22 +70,15 @@ def receive_mail(session: Session, settings: Settings, raw: RawMail, mail: Parse
     reason = automatic_reason(mail, raw.envelope_from if raw.door == "smtp" else None,
                               loop_token(settings.web.secret_key, domain), own)
     sender = contact_for(session, mail.from_address or raw.envelope_from or UNKNOWN_SENDER, mail.from_name)
+    bounce = bounce_report(mail, raw.raw)
+    if bounce is not None:
+        return _receive_bounce(session, settings, raw, mail, sender, bounce)
     recipients = tuple(dict.fromkeys([*filter(None, raw.envelope_to.split(",")), *mail.to, *mail.cc]))
     route = route_mail(session, settings.web.secret_key, mail, sender, recipients)
     created = route.ticket is None
     ticket = route.ticket or _open_ticket(session, mail, sender, route.mentions)
-    message = Message(
-        ticket=ticket, kind="mail", direction="in", author_id=sender.id,
-        from_address=mail.from_address or raw.envelope_from, subject=mail.subject,
-        message_id=mail.message_id or None, in_reply_to=" ".join(mail.in_reply_to),
-        references=" ".join(mail.references), body_text=mail.text,
-        visible_text=mail.text if created else visible_reply_text(mail.text),
-        body_html=mail.html, raw_mail_id=raw.id, matched_by=route.matched_by, automatic=bool(reason))
-    session.add(message)
-    for att in mail.attachments:
-        message.attachments.append(Attachment(
-            filename=att.filename[:500], content_type=att.content_type[:200], content_id=att.content_id,
-            inline=att.inline, size=len(att.data), blob_sha256=_store_blob(session, att.data)))
+    message = _store_message(session, ticket, raw, mail, sender, route.matched_by, automatic=bool(reason),
+                             visible=mail.text if created else visible_reply_text(mail.text))
     _add_followers(session, ticket, mail, own, sender)
     if not created:
         _reopen_on_reply(session, ticket, sender, automatic=bool(reason))
@@ -99,6 +93,43 @@ def receive_mail(session: Session, settings: Settings, raw: RawMail, mail: Parse
              f", automatic: {reason}" if reason else "",
              extra={"ticket_id": ticket.id, "message_id": mail.message_id, "raw_mail_id": raw.id, "door": raw.door})
     return Received(ticket.id, message.id, route.matched_by, created, acknowledged, reason)
+
+
+def _store_message(session: Session, ticket: Ticket, raw: RawMail, mail: ParsedMail, sender: Contact,
+                   matched_by: str, automatic: bool, visible: str) -> Message:
+    message = Message(
+        ticket=ticket, kind="mail", direction="in", author_id=sender.id,
+        from_address=mail.from_address or raw.envelope_from, subject=mail.subject,
+        message_id=mail.message_id or None, in_reply_to=" ".join(mail.in_reply_to),
+        references=" ".join(mail.references), body_text=mail.text, visible_text=visible,
+        body_html=mail.html, raw_mail_id=raw.id, matched_by=matched_by, automatic=automatic)
+    session.add(message)
+    for att in mail.attachments:
+        message.attachments.append(Attachment(
+            filename=att.filename[:500], content_type=att.content_type[:200], content_id=att.content_id,
+            inline=att.inline, size=len(att.data), blob_sha256=_store_blob(session, att.data)))
+    return message
+
+
+def _receive_bounce(session: Session, settings: Settings, raw: RawMail, mail: ParsedMail, sender: Contact,
+                    bounce: BounceReport) -> Received:
+    """A delivery status notification: mark failed recipients undeliverable, link it to the ticket of
+    the mail that bounced, never open a ticket and never answer."""
+    for address in bounce.failed_recipients:
+        contact_for(session, address).undeliverable = True
+    ticket = ticket_of_msgid(session, settings.web.secret_key, bounce.original_message_id) \
+        if bounce.original_message_id else None
+    if ticket is None:
+        log.info("bounce %s for %s matches no ticket; kept in the spool only", mail.message_id or "-",
+                 ", ".join(bounce.failed_recipients) or "?", extra={"raw_mail_id": raw.id, "door": raw.door})
+        return Received(None, None, "bounce", False, False, "delivery status notification")
+    message = _store_message(session, ticket, raw, mail, sender, "bounce", automatic=True, visible=mail.text)
+    session.add(Event(ticket_id=ticket.id, kind="bounce", field="recipient",
+                      new_value=", ".join(bounce.failed_recipients), source="rule"))
+    session.flush()
+    log.info("bounce %s linked to ticket %s; undeliverable: %s", mail.message_id or "-", ticket.id,
+             ", ".join(bounce.failed_recipients), extra={"ticket_id": ticket.id, "raw_mail_id": raw.id})
+    return Received(ticket.id, message.id, "bounce", False, False, "delivery status notification")
 
 
 def is_support_address(address: str, own: frozenset[str]) -> bool:

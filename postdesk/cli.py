@@ -20,8 +20,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run SMTP, web portal and background jobs (all-in-one by default)")
-    serve.add_argument("--only", default="smtp,web,worker",
-                       help="comma-separated roles to run: smtp, web, worker (default all)")
+    serve.add_argument("--only", default="smtp,imap,web,worker",
+                       help="comma-separated roles to run: smtp, imap, web, worker (default all; "
+                            "imap stays off while [imap] host is empty)")
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the database on start")
 
     ingest = sub.add_parser("ingest", help="store one raw mail from FILE or stdin (MTA pipe; sysexits codes)")

@@ -14,12 +14,13 @@ from core import jobs
 from core.ai.triage import make_triage_handler
 from core.outbound import deliver_due
 from ingest import worker
+from ingest.imap import ImapPoller
 from ingest.smtp import SupportInbox, start_smtp_server
 from portal.app import create_app
 from postdesk.bootstrap import Postdesk
 
 log = logging.getLogger(__name__)
-ROLES = ("smtp", "web", "worker")
+ROLES = ("smtp", "imap", "web", "worker")
 
 
 class IntakeLoop:
@@ -97,6 +98,15 @@ async def serve(desk: Postdesk, only: set[str]) -> None:
         handler = SupportInbox(cfg, desk.sessions, on_stored=intake.wake if intake else (lambda: None))
         smtp_server = await start_smtp_server(cfg, handler)
         log.info("SMTP listening on %s:%s", cfg.smtp.host, cfg.smtp.port)
+    imap_stop = threading.Event()
+    imap_thread = None
+    if "imap" in only:
+        poller = ImapPoller(cfg, desk.sessions, on_stored=intake.wake if intake else (lambda: None))
+        if poller.enabled:
+            imap_thread = threading.Thread(target=poller.run_forever, args=(imap_stop,), name="imap", daemon=True)
+            imap_thread.start()
+        else:
+            log.info("IMAP door off: [imap] host is empty")
     try:
         if "web" in only:
             config = uvicorn.Config(create_app(cfg, desk.sessions), host=cfg.web.host, port=cfg.web.port,
@@ -106,6 +116,10 @@ async def serve(desk: Postdesk, only: set[str]) -> None:
         else:
             await _wait_for_signal()
     finally:
+        imap_stop.set()
+        if imap_thread is not None:
+            # A poll stuck on a slow server is abandoned: whatever it committed stays, the rest is redone.
+            imap_thread.join(timeout=5)
         if smtp_server is not None:
             smtp_server.close()
             await smtp_server.wait_closed()

@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 import nh3
 
 _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table"}
+_CELL = {"td", "th"}
 _SKIP = {"script", "style", "head", "title"}
 _ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
@@ -30,6 +31,12 @@ class _TextExtractor(HTMLParser):
             self._skip_depth += 1
         elif tag in _BLOCK:
             self.parts.append("\n")
+        elif tag in _CELL:
+            self.parts.append(" ")
+        elif tag == "img" and not self._skip_depth:
+            # an image's alt text is what a screen reader says: in HTML-only mail, often the message
+            alt = next((value for name, value in attrs if name == "alt" and value), "")
+            self.parts.append(f" {alt} " if alt.strip() else "")
 
     def handle_endtag(self, tag):
         if tag in _SKIP and self._skip_depth:

@@ -1,27 +1,53 @@
 """Raw bytes → ParsedMail: headers decoded, bodies and attachments extracted, never a crash.
 
 Every header access is guarded: real-world mail breaks every rule, and a broken header
-must cost us that header, never the message.
+must cost us that header, never the message. The only exception raised on purpose is
+MessageRejected, for mail past our limits (header size, MIME depth, part count), and
+those limits are checked on the raw bytes before the stdlib parser (which recurses once
+per nesting level) ever sees them.
 """
 from __future__ import annotations
 
+import binascii
 import email
 import email.policy
 import hashlib
+import mimetypes
 import re
 from dataclasses import dataclass, field
-from email.header import decode_header, make_header
-from email.message import Message
-from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from datetime import datetime
+from email.message import Message
+from email.policy import Compat32
+from email.utils import getaddresses, parsedate_to_datetime
 
 from core.errors import MessageRejected
+from core.mail.charset import decode_bytes, decode_words, normalise_charset, raw_header_text
 from core.mail.html import html_to_text
 
 MAX_DEPTH = 100
 MAX_PARTS = 1000
+MAX_HEADER_BYTES = 1_000_000
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_ADDR_SPEC = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+_PLAIN_ADDRESS = re.compile(r"[^\s<>,;:\"@()\[\]\\]+@[^\s<>,;:\"@()\[\]\\]+")
+_MIME_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]{1,100}/[a-z0-9!#$&^_.+-]{1,100}")
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[qQbB]\?[^?]*?\?=")
+_REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status", "message/feedback-report",
+                 "message/disposition-notification", "message/global-disposition-notification")
+_MESSAGE_TYPES = ("message/rfc822", "message/global")
+_MESSAGE_TYPES_B = (b"message/rfc822", b"message/global")
+
+
+class _RawHeaders(Compat32):
+    """compat32, but header values come back as sent (raw 8-bit bytes as surrogate escapes)
+    instead of as Header objects whose unknown-8bit text has already become U+FFFD."""
+
+    def header_fetch_parse(self, name, value):
+        return value
+
+
+_POLICY = _RawHeaders()
 
 
 @dataclass(frozen=True)
@@ -89,115 +115,179 @@ def msgid_list(value: str) -> tuple[str, ...]:
 
 
 def clean_text(value: str) -> str:
-    """Drop NUL and other control characters that databases and headers refuse."""
+    """Drop NUL, other control characters and lone surrogates that databases and headers refuse."""
     return _CONTROL_RE.sub("", value)
 
 
-def decode_header_value(raw_value: object) -> str:
-    """Decode RFC 2047 words; undecodable bytes become replacement characters."""
+def decode_header_value(raw_value: object, hints: tuple[str, ...] = ()) -> str:
+    """Unfold and decode a header (RFC 2047 words, raw 8-bit text); never raises."""
     if raw_value is None:
         return ""
-    text = str(raw_value)
-    if "=?" in text:
-        try:
-            text = str(make_header(decode_header(text)))
-        except Exception:  # malformed encoded-word: keep the raw text
-            pass
-    text = text.replace("\r", " ").replace("\n", " ")
-    return clean_text(re.sub(r"\s+", " ", text)).strip()
-
-
-def decode_payload(part: Message) -> str:
-    """A text part's content as str, whatever its declared (or missing, or wrong) charset."""
-    data = part.get_payload(decode=True)
-    if data is None:
-        payload = part.get_payload()
-        return clean_text(payload if isinstance(payload, str) else "")
-    if not isinstance(data, bytes):
-        return clean_text(str(data))
-    charset = _safe_charset(part)
-    for candidate in (charset, "utf-8", "cp1252"):
-        if not candidate:
-            continue
-        try:
-            return clean_text(data.decode(candidate))
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return clean_text(data.decode("utf-8", errors="replace"))
-
-
-def _safe_charset(part: Message) -> str:
     try:
-        charset = part.get_content_charset() or ""
+        text = decode_words(str(raw_value), hints)
+    except Exception:  # a header we cannot read costs that header only
+        text = str(raw_value)
+    return clean_text(text.replace("\r", " ").replace("\n", " "))
+
+
+def decode_payload(part: Message, hints: tuple[str, ...] = ()) -> str:
+    """A text part's content as str, whatever its declared (or missing, or wrong) charset."""
+    data = _payload_bytes(part)
+    try:
+        charset = part.get_param("charset") or ""
+    except Exception:
+        charset = ""
+    if isinstance(charset, tuple):  # RFC 2231-encoded parameter
+        charset = charset[2]
+    return clean_text(decode_bytes(data, str(charset), hints))
+
+
+def _payload_bytes(part: Message) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:  # a transfer encoding the stdlib chokes on: keep the text as sent
+        data = None
+    if isinstance(data, bytes):
+        return data
+    return _raw_payload(part).encode("utf-8", "surrogateescape")
+
+
+def _raw_payload(part: Message) -> str:
+    """The undecoded body text of a leaf part ('' for a container). get_payload() itself can
+    raise on a charset parameter full of raw 8-bit bytes, so this reads what it would read."""
+    payload = getattr(part, "_payload", "")
+    return payload if isinstance(payload, str) else ""
+
+
+def _children(part: Message) -> list[Message]:
+    """The sub-parts of a multipart or message/* part (is_multipart() is a type check, safe)."""
+    return [c for c in part.get_payload() if isinstance(c, Message)] if part.is_multipart() else []
+
+
+# --- limits, checked on the raw bytes -------------------------------------------------
+
+_HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+_DELIMITER = re.compile(rb"^--([^\r\n]*)", re.MULTILINE)
+_CONTENT_TYPE = re.compile(rb"^content-type[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)", re.IGNORECASE | re.MULTILINE)
+_BOUNDARY = re.compile(rb"""boundary\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s;]+))""", re.IGNORECASE)
+
+
+def check_limits(raw: bytes) -> None:
+    """Raise MessageRejected for a header block over MAX_HEADER_BYTES, MIME nesting deeper than
+    MAX_DEPTH or more than MAX_PARTS parts. One linear pass over the boundaries, no recursion."""
+    if _top_header_length(raw) > MAX_HEADER_BYTES:
+        raise MessageRejected(f"header block larger than {MAX_HEADER_BYTES} bytes")
+    stack: list[bytes | None] = []  # open multipart boundaries; None for a nested message
+    parts, pos, in_headers = 0, 0, True
+    while pos < len(raw):
+        if in_headers:
+            pos, in_headers = _open_container(raw, pos, stack)
+            if len(stack) > MAX_DEPTH:
+                raise MessageRejected(f"MIME nesting deeper than {MAX_DEPTH} levels")
+            continue
+        found = _DELIMITER.search(raw, pos) if any(b is not None for b in stack) else None
+        if found is None:
+            return
+        line_end = raw.find(b"\n", found.end())
+        pos = len(raw) if line_end < 0 else line_end + 1
+        line = found.group(1).rstrip(b" \t\r")
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i] is not None and line in (stack[i], stack[i] + b"--"):
+                closing = line != stack[i]
+                del stack[i + (0 if closing else 1):]
+                parts += not closing
+                in_headers = not closing
+                break
+        if parts > MAX_PARTS:
+            raise MessageRejected(f"more than {MAX_PARTS} MIME parts")
+
+
+def _top_header_length(raw: bytes) -> int:
+    """Length of the top-level header block as the stdlib would read it (stops past the limit)."""
+    pos = 0
+    while pos < len(raw) and pos <= MAX_HEADER_BYTES:
+        end = raw.find(b"\n", pos)
+        end = len(raw) if end < 0 else end + 1
+        line = raw[pos:end]
+        if not line.strip(b"\r\n") or not _HEADER_LINE.match(line):
+            return pos
+        pos = end
+    return pos
+
+
+def _open_container(raw: bytes, pos: int, stack: list[bytes | None]) -> tuple[int, bool]:
+    """Read the header block at pos and push the boundary it declares (None for an enclosed
+    message). Returns the body's offset and whether that body starts with headers again."""
+    if raw.startswith(b"\n", pos) or raw.startswith(b"\r\n", pos):
+        return raw.find(b"\n", pos) + 1, False
+    blank = _BLANK_LINE.search(raw, pos)
+    end = blank.end() if blank else len(raw)
+    ctype = _CONTENT_TYPE.search(raw, pos, end)
+    value = ctype.group(1).strip().lower() if ctype else b""
+    if value.startswith(b"multipart/"):
+        boundary = _BOUNDARY.search(ctype.group(1))
+        if boundary:
+            stack.append(next(g for g in boundary.groups() if g is not None).rstrip())
+    elif value.startswith(_MESSAGE_TYPES_B):
+        stack.append(None)
+        return end, True
+    return end, False
+
+
+# --- headers ----------------------------------------------------------------------------
+
+def _addresses(msg: Message, name: str, hints: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(display name, lower-cased address) pairs of every instance of an address header."""
+    try:
+        values = [raw_header_text(str(v), hints) for v in msg.get_all(name, [])]
+    except Exception:
+        return []
+    pairs: list[tuple[str, str]] = []
+    for value in values:
+        value = re.sub(r"\r?\n[ \t]*", " ", value)
+        # Encoded words may hold commas or quotes (=?..?Q?Doe,=20John?=): keep them whole.
+        words: list[str] = []
+        masked = _ENCODED_WORD.sub(lambda m: f"\ue000{words.append(m.group(0)) or len(words) - 1}\ue001", value)
+        try:
+            found = getaddresses([masked])
+        except Exception:
+            found = []
+        if not any("@" in addr for _, addr in found):
+            found = [("", addr) for addr in _ADDR_SPEC.findall(masked)]
+        for display, addr in found:
+            addr = _usable_address(addr)
+            if addr:
+                display = re.sub("\ue000(\\d+)\ue001", lambda m: words[int(m.group(1))], display)
+                pairs.append((decode_header_value(display, hints).strip(), addr))
+    return pairs
+
+
+def _usable_address(addr: str) -> str:
+    """A plain addr-spec we can write back into a header, or ''. "Test test@example.com"
+    (no angle brackets) yields test@example.com, not an address with a space in it."""
+    addr = clean_text(addr).strip().lower()
+    if _PLAIN_ADDRESS.fullmatch(addr):
+        return addr[:320]
+    found = _ADDR_SPEC.search(addr)
+    return found.group(0)[:320] if found else ""
+
+
+def _address_list(msg: Message, name: str, hints: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(addr for _, addr in _addresses(msg, name, hints)))
+
+
+def _header(msg: Message, name: str, hints: tuple[str, ...]) -> str:
+    try:
+        value = msg.get(name)
     except Exception:
         return ""
-    charset = charset.strip().strip('"').lower()
-    aliases = {"unknown-8bit": "", "x-unknown": "", "us-ascii": "utf-8", "ascii": "utf-8",
-               "iso-8859-8-i": "iso-8859-8", "gb2312": "gb18030", "gbk": "gb18030"}
-    return aliases.get(charset, charset)
+    return decode_header_value(value, hints) if value is not None else ""
 
 
-def _filename(part: Message) -> str:
-    try:
-        name = part.get_filename()
-    except Exception:
-        name = None
-    if name is None:
-        try:
-            name = part.get_param("name")
-        except Exception:
-            name = None
-    if isinstance(name, tuple):  # undecoded RFC 2231 triple
-        name = email.utils.collapse_rfc2231_value(name)
-    return decode_header_value(name) if name else ""
-
-
-def _content_type(part: Message) -> str:
-    try:
-        return part.get_content_type()
-    except Exception:
-        return "application/octet-stream"
-
-
-def _walk(part: Message, depth: int, counter: list[int]):
-    counter[0] += 1
-    if depth > MAX_DEPTH:
-        raise MessageRejected(f"MIME nesting deeper than {MAX_DEPTH} levels")
-    if counter[0] > MAX_PARTS:
-        raise MessageRejected(f"more than {MAX_PARTS} MIME parts")
-    yield part
-    if part.is_multipart():
-        payload = part.get_payload()
-        if isinstance(payload, list):
-            for child in payload:
-                if isinstance(child, Message):
-                    yield from _walk(child, depth + 1, counter)
-
-
-def _addresses(msg: Message, name: str) -> tuple[str, ...]:
-    try:
-        values = [str(v) for v in msg.get_all(name, [])]
-    except Exception:
-        return ()
-    pairs = getaddresses([decode_header_value(v) for v in values])
-    return tuple(dict.fromkeys(addr.strip().lower() for _, addr in pairs if "@" in addr))
-
-
-def _header(msg: Message, name: str) -> str:
-    try:
-        return decode_header_value(msg.get(name))
-    except Exception:
-        try:
-            return decode_header_value(msg.get_all(name, [""])[0])
-        except Exception:
-            return ""
-
-
-def _all_headers(msg: Message) -> tuple[tuple[str, str], ...]:
-    out = []
-    for key, value in msg._headers:  # raw (name, value) pairs: no parsing, cannot raise
-        out.append((str(key), decode_header_value(value)))
-    return tuple(out)
+def _all_headers(msg: Message, hints: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    # raw (name, value) pairs: no parsing, cannot raise
+    return tuple((clean_text(str(key)), decode_header_value(value, hints)) for key, value in msg._headers)
 
 
 def _date(msg: Message) -> datetime | None:
@@ -208,95 +298,216 @@ def _date(msg: Message) -> datetime | None:
         return None
 
 
-def _is_attachment(part: Message, ctype: str, filename: str) -> bool:
+def _charset_hints(msg: Message) -> tuple[str, ...]:
+    """Charsets the message declares anywhere: the best guess for its raw 8-bit headers."""
+    found: list[str] = []
+    for part in _safe_walk(msg):
+        try:
+            charset = normalise_charset(part.get_content_charset())
+        except Exception:
+            continue
+        if charset and charset not in ("utf-8", "cp1252") and charset not in found:
+            found.append(charset)
+    return tuple(found[:3])
+
+
+def _safe_walk(msg: Message, depth: int = 0):
+    yield msg
+    for child in _children(msg) if depth < MAX_DEPTH else []:
+        yield from _safe_walk(child, depth + 1)
+
+
+# --- the MIME tree ----------------------------------------------------------------------
+
+class _Collector:
+    """Walks the MIME tree once: body texts, HTML and attachments, in document order."""
+
+    def __init__(self, hints: tuple[str, ...]) -> None:
+        self.hints = hints
+        self.texts: list[str] = []
+        self.htmls: list[str] = []
+        self.attachments: list[ParsedAttachment] = []
+        self.parts = 0
+
+    def visit(self, part: Message, depth: int = 0, forced_attachment: bool = False) -> None:
+        self.parts += 1
+        if depth > MAX_DEPTH:
+            raise MessageRejected(f"MIME nesting deeper than {MAX_DEPTH} levels")
+        if self.parts > MAX_PARTS:
+            raise MessageRejected(f"more than {MAX_PARTS} MIME parts")
+        ctype = _content_type(part)
+        if ctype.startswith("multipart/") and part.is_multipart():
+            for index, child in enumerate(_children(part)):
+                # multipart/related: the first part is the document, the rest its resources
+                related = ctype == "multipart/related" and index > 0
+                self.visit(child, depth + 1, forced_attachment or related)
+            return
+        if ctype.startswith("multipart/"):  # its boundary never came: the rest is text
+            ctype = "text/plain"
+        filename = _filename(part, self.hints)
+        if forced_attachment or _is_attachment(part, ctype, filename):
+            self.attachments.append(self._attachment(part, ctype, filename))
+        elif ctype == "text/html":
+            self.htmls.append(decode_payload(part, self.hints))
+        else:
+            text = decode_payload(part, self.hints).replace("\r\n", "\n")
+            text, uuencoded = _split_uuencoded(text)
+            self.texts.append(text)
+            self.attachments.extend(uuencoded)
+
+    def _attachment(self, part: Message, ctype: str, filename: str) -> ParsedAttachment:
+        content_id = _header(part, "Content-ID", self.hints)
+        return ParsedAttachment(
+            filename=filename or _default_filename(part, ctype, content_id, len(self.attachments) + 1, self.hints),
+            content_type=ctype, data=_attachment_bytes(part, ctype),
+            content_id=(normalise_msgid(content_id) or content_id.strip("<> "))[:490],
+            inline=_disposition(part) == "inline")
+
+
+def _content_type(part: Message) -> str:
     try:
-        disposition = (part.get_content_disposition() or "").lower()
+        ctype = part.get_content_type()
     except Exception:
-        disposition = ""
-    if disposition == "attachment" or ctype == "message/rfc822":
-        return True
-    if ctype.startswith("text/") and not filename and ctype in ("text/plain", "text/html"):
-        return False
-    return bool(filename) or not ctype.startswith(("text/", "multipart/"))
+        return "application/octet-stream"
+    return ctype if _MIME_TYPE.fullmatch(ctype) else "application/octet-stream"
+
+
+def _disposition(part: Message) -> str:
+    try:
+        return (part.get_content_disposition() or "").lower()
+    except Exception:
+        return ""
+
+
+def _is_attachment(part: Message, ctype: str, filename: str) -> bool:
+    if ctype in ("text/plain", "text/html"):
+        return bool(filename) or _disposition(part) == "attachment"
+    return True
+
+
+def _param(part: Message, name: str, header: str, hints: tuple[str, ...]) -> str:
+    try:
+        value = part.get_param(name, header=header)
+    except Exception:
+        return ""
+    if isinstance(value, tuple):  # RFC 2231: (charset, language, percent-decoded text)
+        data = value[2].encode("latin-1", "surrogateescape") if isinstance(value[2], str) else b""
+        return decode_bytes(data, value[0] or "utf-8", hints)
+    if not isinstance(value, str):
+        return ""
+    return decode_words(value, hints)
+
+
+def _filename(part: Message, hints: tuple[str, ...]) -> str:
+    """The name the sender gave the part (RFC 2231 or RFC 2047 encoded), without any path."""
+    name = _param(part, "filename", "content-disposition", hints) or _param(part, "name", "content-type", hints)
+    name = clean_text(name.replace("\r", "").replace("\n", "")).strip()
+    return re.split(r"[/\\]", name)[-1].strip()[:255]
+
+
+def _default_filename(part: Message, ctype: str, content_id: str, index: int, hints: tuple[str, ...]) -> str:
+    """A name for an unnamed part: the enclosed message's subject, its description, or a
+    file-like Content-ID (Outlook's image001.png@…), else attachment-N with the type's extension."""
+    ext = {"message/rfc822": ".eml", "message/global": ".eml", "text/plain": ".txt",
+           "image/jpeg": ".jpg", "application/octet-stream": ".bin"}.get(ctype)
+    ext = ext or (".txt" if ctype in _REPORT_TYPES or ctype.startswith("text/rfc822") else None)
+    ext = ext or mimetypes.guess_extension(ctype, strict=False) or ".bin"
+    stem = ""
+    inner = _children(part) if ctype in _MESSAGE_TYPES else []
+    if inner:
+        stem = _header(inner[0], "Subject", hints)
+    if ctype.startswith("message/"):  # "Undelivered Message", "Delivery report"
+        stem = stem or _header(part, "Content-Description", hints)
+    local = content_id.strip("<> ").split("@", 1)[0]
+    if not stem and re.fullmatch(r"[\w ()-]+\.[A-Za-z0-9]{2,5}", local):
+        return local[:255]
+    stem = re.sub(r"[/\\]", "-", stem).strip()[:200]
+    return f"{stem}{ext}" if stem else f"attachment-{index}{ext}"
 
 
 def _attachment_bytes(part: Message, ctype: str) -> bytes:
-    if ctype == "message/rfc822" or part.is_multipart():
-        payload = part.get_payload()
-        if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-            return payload[0].as_bytes(policy=email.policy.compat32)
-        return part.as_bytes(policy=email.policy.compat32)
-    data = part.get_payload(decode=True)
-    if isinstance(data, bytes):
-        return data
-    payload = part.get_payload()
-    return payload.encode("utf-8", "replace") if isinstance(payload, str) else b""
+    if not part.is_multipart():
+        return _payload_bytes(part)
+    try:
+        children = _children(part)
+        if ctype in _MESSAGE_TYPES and children:
+            return children[0].as_bytes(policy=email.policy.compat32)
+        whole = part.as_bytes(policy=email.policy.compat32)  # delivery-status blocks and the like
+        blank = _BLANK_LINE.search(whole)
+        return whole[blank.end():] if blank else b""
+    except Exception:  # the stdlib generator refuses some broken structures
+        return b""
 
 
-def _default_filename(ctype: str, index: int) -> str:
-    ext = {"message/rfc822": "eml", "text/calendar": "ics", "text/html": "html",
-           "text/plain": "txt", "application/pdf": "pdf", "image/png": "png",
-           "image/jpeg": "jpg", "image/gif": "gif"}.get(ctype, "bin")
-    return f"attachment-{index}.{ext}"
+_UU_BEGIN = re.compile(r"^begin [0-7]{3,4} ([^\n]+)\n", re.MULTILINE)
+_UU_END = re.compile(r"^end[ \t]*$\n?", re.MULTILINE)
 
+
+def _split_uuencoded(text: str) -> tuple[str, list[ParsedAttachment]]:
+    """Text with uuencoded blocks (`begin 644 name` … `end`) taken out as attachments."""
+    kept: list[str] = []
+    attachments: list[ParsedAttachment] = []
+    pos = 0
+    for begin in _UU_BEGIN.finditer(text):
+        if begin.start() < pos:
+            continue
+        end = _UU_END.search(text, begin.end())
+        if end is None:
+            break
+        data = _uudecode(text[begin.end():end.start()])
+        if data is None:
+            continue
+        name = re.split(r"[/\\]", begin.group(1).strip())[-1][:255] or "attachment.bin"
+        attachments.append(ParsedAttachment(
+            filename=name, content_type=mimetypes.guess_type(name)[0] or "application/octet-stream", data=data))
+        kept.append(text[pos:begin.start()])
+        pos = end.end()
+    kept.append(text[pos:])
+    return "".join(kept), attachments
+
+
+def _uudecode(block: str) -> bytes | None:
+    data = bytearray()
+    try:
+        for line in block.replace("\r", "").split("\n"):
+            if line and line not in ("`", " "):
+                length = (ord(line[0]) - 32) & 63  # encoders pad lines past their length byte
+                data += binascii.a2b_uu(line[:1 + (length * 4 + 2) // 3])
+    except (binascii.Error, ValueError):
+        return None  # not uuencode after all
+    return bytes(data)
+
+
+# --- the whole mail ---------------------------------------------------------------------
 
 def parse_mail(raw: bytes) -> ParsedMail:
-    """Parse raw RFC 5322 bytes. Raises MessageRejected only for limits (depth, parts)."""
-    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-    texts: list[str] = []
-    htmls: list[str] = []
-    attachments: list[ParsedAttachment] = []
-    counter = [0]
-    skip: set[int] = set()
-    for part in _walk(msg, 0, counter):
-        if id(part) in skip:
-            continue
-        ctype = _content_type(part)
-        if part.is_multipart() and ctype != "message/rfc822":
-            continue
-        filename = _filename(part)
-        if _is_attachment(part, ctype, filename):
-            if ctype == "message/rfc822" and part.is_multipart():
-                for inner in _walk(part, 0, [0]):
-                    skip.add(id(inner))
-            data = _attachment_bytes(part, ctype)
-            cid = normalise_msgid(str(part.get("Content-ID", "") or "")) or \
-                str(part.get("Content-ID", "") or "").strip("<> ")
-            disposition = (part.get_content_disposition() or "") if _safe(part) else ""
-            attachments.append(ParsedAttachment(
-                filename=filename or _default_filename(ctype, len(attachments) + 1),
-                content_type=ctype, data=data, content_id=clean_text(cid)[:490],
-                inline=disposition == "inline"))
-        elif ctype == "text/html":
-            htmls.append(decode_payload(part))
-        else:
-            texts.append(decode_payload(part))
-    from_name, from_address = parseaddr(_header(msg, "From"))
-    if "@" not in from_address:
-        from_address = ""
+    """Parse raw RFC 5322 bytes. Raises MessageRejected only for limits (header size, depth, parts)."""
+    check_limits(raw)
+    try:
+        msg = email.message_from_bytes(raw, policy=_POLICY)
+        hints = _charset_hints(msg)
+        collector = _Collector(hints)
+        collector.visit(msg)
+    except RecursionError:  # a structure our pre-scan did not see, deeper than Python goes
+        raise MessageRejected(f"MIME nesting deeper than {MAX_DEPTH} levels") from None
+    html = "\n".join(h for h in collector.htmls if h.strip())
+    text = "\n\n".join(t.strip("\n") for t in collector.texts if t.strip())
+    senders = _addresses(msg, "From", hints)
+    from_name, from_address = senders[0] if senders else (_header(msg, "From", hints), "")
     return ParsedMail(
-        message_id=normalise_msgid(_header(msg, "Message-ID")),
-        from_address=from_address.strip().lower()[:320],
-        from_name=clean_text(from_name).strip()[:200],
-        subject=_header(msg, "Subject")[:998],
-        to=_addresses(msg, "To"),
-        cc=_addresses(msg, "Cc"),
-        reply_to=_addresses(msg, "Reply-To"),
-        in_reply_to=msgid_list(_header(msg, "In-Reply-To")),
-        references=msgid_list(_header(msg, "References")),
+        message_id=normalise_msgid(_header(msg, "Message-ID", hints)),
+        from_address=from_address,
+        from_name=from_name.strip().strip('"').strip()[:200],
+        subject=_header(msg, "Subject", hints)[:998],
+        to=_address_list(msg, "To", hints),
+        cc=_address_list(msg, "Cc", hints),
+        reply_to=_address_list(msg, "Reply-To", hints),
+        in_reply_to=msgid_list(_header(msg, "In-Reply-To", hints)),
+        references=msgid_list(_header(msg, "References", hints)),
         date=_date(msg),
-        text="\n\n".join(t for t in texts if t.strip()) or html_to_text("\n".join(htmls)),
-        html="\n".join(htmls),
-        attachments=tuple(attachments),
-        headers=_all_headers(msg),
+        text=text or html_to_text(html),
+        html=html,
+        attachments=tuple(collector.attachments),
+        headers=_all_headers(msg, hints),
         defects=tuple(type(d).__name__ for d in msg.defects),
     )
-
-
-def _safe(part: Message) -> bool:
-    try:
-        part.get_content_disposition()
-        return True
-    except Exception:
-        return False
-

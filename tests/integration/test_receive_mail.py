@@ -148,3 +148,35 @@ def test_mail_with_several_support_addresses_makes_one_ticket(desk):
     with desk.sessions() as s:
         assert s.scalar(select(func.count(Ticket.id))) == 1
         assert s.scalar(select(func.count(Follower.ticket_id))) == 0
+
+
+def _dsn(original_msgid: str, failed: str) -> bytes:
+    return (f"From: MAILER-DAEMON@mx.example.org\nTo: support@example.test\nSubject: Undelivered Mail Returned\n"
+            f"Message-ID: <dsn{next(_ids)}@mx.example.org>\nAuto-Submitted: auto-replied\nMIME-Version: 1.0\n"
+            f"Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n"
+            f"--B\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n"
+            f"--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
+            f"Final-Recipient: rfc822; {failed}\nAction: failed\nStatus: 5.1.1\n\n"
+            f"--B\nContent-Type: text/rfc822-headers\n\nFrom: support@example.test\nTo: {failed}\n"
+            f"Message-ID: <{original_msgid}>\nSubject: [#1] Help\n\n--B--\n").encode()
+
+
+def test_bounce_is_linked_to_its_ticket_and_marks_the_address_undeliverable(desk):
+    first = receive(desk, mail())
+    with desk.sessions() as s:
+        ack = s.scalar(select(Outbox))
+    got = receive(desk, _dsn(ack.message_id, "ann@example.org"), envelope_from="")
+    assert (got.ticket_id, got.matched_by, got.created, got.acknowledged) == (first.ticket_id, "bounce", False, False)
+    with desk.sessions() as s:
+        assert s.scalar(select(func.count(Ticket.id))) == 1
+        assert s.scalar(select(Event).where(Event.kind == "bounce")).new_value == "ann@example.org"
+        from core.models import Contact
+        assert s.scalar(select(Contact).where(Contact.email == "ann@example.org")).undeliverable
+    assert not receive(desk, mail("again")).acknowledged  # no more mail to the dead address
+
+
+def test_bounce_of_unknown_mail_opens_no_ticket(desk):
+    got = receive(desk, _dsn("someone-else@example.org", "zed@example.org"), envelope_from="")
+    assert got.ticket_id is None and got.matched_by == "bounce"
+    with desk.sessions() as s:
+        assert s.scalar(select(func.count(Ticket.id))) == 0
