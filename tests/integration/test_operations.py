@@ -25,8 +25,9 @@ def test_readiness_and_metrics_follow_the_mail(db_url, tmp_path):
         text = ""
         while time.monotonic() < deadline:
             text = httpx.get(server.base_url + "/metrics").text
-            if 'postdesk_outbound_mails_total{outcome="sent",purpose="acknowledgement"} 1.0' in text:
-                break
+            if ('postdesk_outbound_mails_total{outcome="sent",purpose="acknowledgement"} 1.0' in text
+                    and 'postdesk_job_seconds_count{kind="triage",outcome="done"} 1.0' in text):
+                break  # the acknowledgement went out and the triage job ran (in either order)
             time.sleep(0.2)
     assert 'postdesk_mails_total{door="smtp",outcome="stored"} 1.0' in text
     assert 'postdesk_mails_total{door="smtp",outcome="refused"} 1.0' in text
