@@ -8,7 +8,8 @@ from datetime import timedelta
 from sqlalchemy import Select, String, case, cast, func, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
-from core.models import (OPEN_STATUSES, Contact, Follower, Message, Ticket, TicketSkill, utcnow)
+from core.mail.tokens import hash_link_token
+from core.models import (OPEN_STATUSES, AccessLink, Contact, Follower, Message, Ticket, TicketSkill, utcnow)
 
 SORTS = {"created": Ticket.created_at, "updated": Ticket.updated_at, "id": Ticket.id, "priority": Ticket.priority,
          "status": Ticket.status, "subject": Ticket.subject}
@@ -22,6 +23,11 @@ def visible_ticket(session: Session, user: Contact, ticket_id: int) -> Ticket | 
     if ticket is None or user.role in ("agent", "admin") or ticket.requester_id == user.id:
         return ticket
     return ticket if session.get(Follower, (ticket.id, user.id)) is not None else None
+
+
+def access_link(session: Session, token: str) -> AccessLink | None:
+    """The portal link a token names, whatever its state: an expired or revoked one too (to offer a fresh one)."""
+    return session.scalar(select(AccessLink).where(AccessLink.token_hash == hash_link_token(token)))
 
 
 @dataclass(frozen=True)
@@ -134,8 +140,8 @@ def stats(session: Session) -> Stats:
 
 
 def _day(session: Session, column):
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.date_trunc("day", column), "YYYY-MM-DD")
+    if session.get_bind().dialect.name == "postgresql":  # the UTC day, whatever the server's TimeZone
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
     return func.strftime("%Y-%m-%d", column)
 
 

@@ -113,6 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         roles = {r.strip() for r in args.only.split(",") if r.strip()}
         if not args.no_migrate:
             commands.migrate(desk)
+            commands.announce_first_admin(desk)
         from postdesk.runtime import ROLES, serve
 
         unknown = roles - set(ROLES)

@@ -20,6 +20,17 @@ def migrate(desk: Postdesk) -> None:
     migrate_db(desk.settings.database.url)
 
 
+def announce_first_admin(desk: Postdesk) -> None:
+    """On an empty database, create one admin with a random password and print it once (never stored in clear)."""
+    from core.accounts import ensure_first_admin
+
+    with desk.sessions() as session, session.begin():
+        first = ensure_first_admin(session, desk.settings)
+    if first:
+        print(f"First admin: {first[0].email}  password: {first[1]}  (shown once; change it under /account)",
+              flush=True)
+
+
 def ingest(args: argparse.Namespace) -> int:
     try:
         desk = bootstrap(args.config)

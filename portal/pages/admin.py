@@ -1,6 +1,134 @@
-"""Admin pages (filled in by the portal work)."""
+"""Admin pages: people (role, active, skills), the configuration in use (never its secrets),
+quarantined mail to replay and dead jobs to retry. Every route needs an admin."""
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from core import jobs, quarantine, staff as people
+from core.config import Settings
+from core.errors import SenderError
+from core.models import ROLES, Contact
+from portal.deps import csrf_protect, db, require_role, settings
+from portal.render import page
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/admin", include_in_schema=False)
+admin_only = require_role("admin")
+NOTICES = {"saved": "Saved.", "replayed": "Mail put back in line.", "none": "Nothing to replay.",
+           "retried": "Job will run again shortly.", "not-dead": "That job is not dead (any more)."}
+
+
+def _back(path: str, notice: str) -> RedirectResponse:
+    return RedirectResponse(f"{path}?done={notice}", status_code=303)
+
+
+def _notice(request: Request) -> str:
+    return NOTICES.get(request.query_params.get("done", ""), "")
+
+
+# ---- people --------------------------------------------------------------------------------------
+
+def _users_page(request: Request, session: Session, role: str, status_code: int = 200, **extra):
+    role = role if role in ROLES else ""
+    found = people.people(session, role)
+    return page(request, "admin/users.html", status_code=status_code, people=found, role=role, roles=ROLES,
+                skills=people.skills_of(session, [p.id for p in found]), notice=_notice(request), **extra)
+
+
+@router.get("/users")
+def users(request: Request, role: str = "", user: Contact = Depends(admin_only), session: Session = Depends(db)):
+    return _users_page(request, session, role)
+
+
+@router.post("/users/{contact_id}")
+def update_user(contact_id: int, request: Request, role: str = Form(...), active: str = Form(""),
+                skills: str = Form(""), back_role: str = Form(""), user: Contact = Depends(admin_only),
+                _csrf: None = Depends(csrf_protect), session: Session = Depends(db)):
+    person = session.get(Contact, contact_id)
+    if person is None:
+        raise HTTPException(404, "No such person.")
+    try:
+        people.update_person(session, user, person, role=role, active=active == "yes",
+                             skills=people.parse_skills(skills))
+    except SenderError as exc:
+        session.rollback()
+        return _users_page(request, session, back_role, 400, error=str(exc), error_for=contact_id)
+    session.commit()
+    suffix = f"&role={back_role}" if back_role in ROLES else ""
+    return RedirectResponse(f"/admin/users?done=saved{suffix}#u{contact_id}", status_code=303)
+
+
+# ---- configuration -------------------------------------------------------------------------------
+
+def visible_config(cfg: Settings) -> list[tuple[str, list[tuple[str, str]]]]:
+    """What an admin may read of the configuration: addresses, hosts, users, folders; no password or key."""
+    imap = cfg.imap
+    out = cfg.outbound
+    return [
+        ("Support addresses", [("Addresses", ", ".join(cfg.smtp.addresses)), ("Sender (From)", cfg.from_address),
+                               ("SMTP door", f"{cfg.smtp.host}:{cfg.smtp.port}"),
+                               ("Largest mail", f"{cfg.smtp.max_message_bytes // (1024 * 1024)} MB")]),
+        ("IMAP mailbox", [("Host", f"{imap.host}:{imap.port}" if imap.host else "not configured"),
+                          ("User", imap.username or "—"), ("Folder", imap.folder),
+                          ("TLS", "yes" if imap.ssl else "no"), ("Poll every", f"{imap.poll_seconds} s"),
+                          ("After fetching", imap.after)]),
+        ("Outbound mail", [("Smarthost", f"{out.host}:{out.port}" if out.host
+                            else f"none — mails are written to {out.outbox_dir}"),
+                           ("STARTTLS", "yes" if out.starttls else "no"),
+                           ("Authenticates", "yes" if out.username else "no")]),
+        ("AI triage", [("Provider in use", cfg.ai_provider), ("Configured as", cfg.ai.provider),
+                       ("Model", cfg.ai.model if cfg.ai_provider == "mistral" else "—")]),
+        ("Web and database", [("Base URL", cfg.base_url),
+                              ("Database", make_url(cfg.database.url).get_backend_name())]),
+    ]
+
+
+@router.get("/config")
+def config_page(request: Request, user: Contact = Depends(admin_only), cfg: Settings = Depends(settings)):
+    return page(request, "admin/config.html", sections=visible_config(cfg))
+
+
+# ---- quarantined mail ----------------------------------------------------------------------------
+
+@router.get("/quarantine")
+def quarantine_page(request: Request, user: Contact = Depends(admin_only), session: Session = Depends(db)):
+    return page(request, "admin/quarantine.html", held=quarantine.quarantined(session), notice=_notice(request))
+
+
+@router.post("/quarantine/replay-all")
+def replay_all(user: Contact = Depends(admin_only), _csrf: None = Depends(csrf_protect),
+               session: Session = Depends(db)):
+    count = quarantine.requeue(session, None)
+    session.commit()
+    log.info("admin %s requeued %s quarantined mail(s)", user.id, count)
+    return _back("/admin/quarantine", "replayed" if count else "none")
+
+
+@router.post("/quarantine/{raw_id}/replay")
+def replay(raw_id: int, user: Contact = Depends(admin_only), _csrf: None = Depends(csrf_protect),
+           session: Session = Depends(db)):
+    count = quarantine.requeue(session, [raw_id])
+    session.commit()
+    log.info("admin %s requeued raw_mail %s", user.id, raw_id)
+    return _back("/admin/quarantine", "replayed" if count else "none")
+
+
+# ---- dead jobs -----------------------------------------------------------------------------------
+
+@router.get("/jobs")
+def jobs_page(request: Request, user: Contact = Depends(admin_only), session: Session = Depends(db)):
+    return page(request, "admin/jobs.html", dead=jobs.dead_jobs(session), notice=_notice(request))
+
+
+@router.post("/jobs/{job_id}/retry")
+def retry_job(job_id: int, user: Contact = Depends(admin_only), _csrf: None = Depends(csrf_protect),
+              session: Session = Depends(db)):
+    retried = jobs.retry_dead(session, job_id)
+    session.commit()
+    log.info("admin %s retried job %s: %s", user.id, job_id, retried)
+    return _back("/admin/jobs", "retried" if retried else "not-dead")
