@@ -227,7 +227,10 @@ def history_lines(session: Session, ticket_id: int, viewer_id: int | None) -> li
         if e.kind not in _SHOWN_EVENTS:
             continue
         if e.kind == "created":
-            text = "Ticket opened " + ("on the web" if e.source == "web" else "by mail")
+            by = "You opened" if viewer_id and e.actor_id == viewer_id else "Opened"
+            lines.append(HistoryLine(aware(e.created_at),
+                                     f"{by} the ticket " + ("on the web" if e.source == "web" else "by mail")))
+            continue
         elif e.kind == "edited":
             text = f"{e.field.capitalize() or 'Description'} edited"
         elif e.kind == "resolution":
