@@ -407,7 +407,8 @@ def _login_address(email: str) -> str:
     try:
         return normalise_email(email)
     except InvalidInput:
-        return email.strip().lower()[:320]
+        # Not an address: still a throttle key, but without what databases refuse (NUL).
+        return email.strip().lower().replace("\x00", "")[:320]
 
 
 def _account_key(email: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import re
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, select
 from sqlalchemy.orm import Session
 
 from core.accounts import InvalidInput
@@ -16,7 +16,8 @@ SKILL_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 
 def people(session: Session, role: str = "", limit: int = 500) -> list[Contact]:
     """Contacts, staff first then by address; only one role when given."""
-    stmt = select(Contact).order_by(Contact.role.desc(), Contact.email).limit(limit)
+    staff_first = case((Contact.role == "admin", 0), (Contact.role == "agent", 1), else_=2)
+    stmt = select(Contact).order_by(staff_first, Contact.email).limit(limit)
     return list(session.scalars(stmt.where(Contact.role == role) if role else stmt))
 
 

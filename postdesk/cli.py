@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--name", default="")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
 
+    imp = sub.add_parser("import-json", help="import tickets from a JSON export (idempotent; sends no mail)")
+    imp.add_argument("file", help="path of the JSON list of tickets")
+
     backup = sub.add_parser("backup", help="copy the SQLite database (mails, attachments) while running")
     backup.add_argument("path")
     restore = sub.add_parser("restore", help="replace the SQLite database with a backup (stop serve first)")
@@ -128,6 +131,8 @@ def _run(args: argparse.Namespace) -> int:
         return commands.user_add(desk, args)
     if args.command == "quarantine":
         return commands.quarantine(desk, args)
+    if args.command == "import-json":
+        return commands.import_json(desk, args)
     if args.command in ("backup", "restore"):
         return commands.backup_or_restore(desk, args)
     return 2

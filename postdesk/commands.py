@@ -20,6 +20,23 @@ def migrate(desk: Postdesk) -> None:
     migrate_db(desk.settings.database.url)
 
 
+def import_json(desk: Postdesk, args: argparse.Namespace) -> int:
+    from core.importer import import_tickets, read_records
+
+    try:
+        with open(args.file, "rb") as stream:
+            records = read_records(stream.read())  # InvalidImport: cli prints it, exit 1
+    except OSError as exc:
+        print(f"postdesk import-json: {exc}", file=sys.stderr)
+        return 66  # EX_NOINPUT
+    with desk.sessions() as session, session.begin():
+        result = import_tickets(session, desk.settings, records)
+    for error in result.errors:
+        print(f"record {error.index} ({error.external_id or 'no id'}): {error.message}", file=sys.stderr)
+    print(f"imported {len(result.created)}, already there {len(result.skipped)}, refused {len(result.errors)}")
+    return 65 if result.errors else 0  # EX_DATAERR
+
+
 def announce_first_admin(desk: Postdesk) -> None:
     """On an empty database, create one admin with a random password and print it once (never stored in clear)."""
     from core.accounts import ensure_first_admin

@@ -166,7 +166,7 @@ def summarize(subject: str, body: str) -> str:
     """Keep the 1-2 sentences richest in the mail's key terms, in order, within 300 chars."""
     sentences = split_sentences(body)
     if not sentences and subject.strip():
-        return _one_line(subject, SUMMARY_MAX_CHARS)
+        return _one_line(subject, SUMMARY_MAX_CHARS) or NO_TEXT  # a subject of unprintable characters
     sentences = sentences or split_sentences(body, own_text_only=False)  # only quotes or a signature
     if not sentences:
         return NO_TEXT

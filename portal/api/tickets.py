@@ -1,20 +1,210 @@
-"""JSON routes on tickets (OpenAPI at /docs)."""
+"""JSON routes on tickets (OpenAPI at /docs): open, list, read, change, delete, statistics, classify.
+
+Customers see their own tickets (and those they follow); staff see all. A ticket the caller may
+not see answers 404, exactly like one that does not exist, so ids cannot be probed.
+"""
 from __future__ import annotations
 
-from typing import Literal
+import logging
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Annotated, Any, Callable, Coroutine, Iterator, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
 
+from core import throttle, workflow
+from core.accounts import InvalidInput, normalise_email
 from core.ai.provider import ProviderError
+from core.config import Settings
+from core.errors import SenderError
+from core.models import CATEGORIES, PRIORITIES, STATUSES, Contact, Message, Ticket, TicketSkill
+from core.queries import TicketFilter, list_tickets, stats, visible_ticket
+from portal.api.schemas import (Problem, Sort, StatsOut, Text, TicketCreate, TicketOut, TicketPage,
+                                TicketPatch)
+from portal.deps import csrf_protect, current_user, db, require_role, require_user, settings
 
-router = APIRouter(prefix="/api/tickets", tags=["tickets"])
+log = logging.getLogger(__name__)
+
+STAFF = ("agent", "admin")
+MAX_ID = 2**31 - 1                 # the id columns are 32-bit: a larger id cannot exist
+MAX_JSON_BYTES = 1024 * 1024
+CREATE_WINDOW = timedelta(hours=1)
+CREATE_LIMIT_PER_IP = 20           # tickets opened through the API per client address and window
+CREATE_LIMIT_PER_EMAIL = 5         # … and per requester address
+
+
+def _errors(*codes: int) -> dict:
+    """Declared error answers; 400 is an unreadable body, 422 replaces FastAPI's default model with ours."""
+    return {code: {"model": Problem} for code in codes}
+
+
+class SizeLimitedRoute(APIRoute):
+    """Refuse an oversized body by its declared length, before FastAPI reads and parses it.
+
+    A dependency would come too late: the body is parsed (and a parse error answered) first."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def limited(request: Request) -> Response:
+            length = request.headers.get("content-length", "")
+            if length.isdigit() and int(length) > MAX_JSON_BYTES:
+                raise HTTPException(413, f"The request body is larger than {MAX_JSON_BYTES // 1024} KiB.")
+            return await handler(request)
+
+        return limited
+
+
+router = APIRouter(prefix="/api/tickets", tags=["tickets"], route_class=SizeLimitedRoute)
+TicketId = Annotated[int, Path(ge=1, le=MAX_ID, description="the ticket's number")]
+
+
+@contextmanager
+def answering_domain_errors() -> Iterator[None]:
+    """Translate the domain's refusals (the caller's fault) into HTTP answers with the domain's sentence."""
+    try:
+        yield
+    except workflow.NotAllowed as exc:
+        log.info("refused: %s", exc)
+        raise HTTPException(403, str(exc)) from None
+    except (workflow.InvalidChange, InvalidInput) as exc:
+        log.info("invalid: %s", exc)
+        raise HTTPException(422, str(exc)) from None
+    except SenderError as exc:
+        log.info("bad request: %s", exc)
+        raise HTTPException(400, str(exc)) from None
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+def _skills_of(session: Session, ticket_ids: list[int]) -> dict[int, list[str]]:
+    rows = session.execute(select(TicketSkill.ticket_id, TicketSkill.skill)
+                           .where(TicketSkill.ticket_id.in_(ticket_ids)).order_by(TicketSkill.skill)).all()
+    found: dict[int, list[str]] = {}
+    for ticket_id, skill in rows:
+        found.setdefault(ticket_id, []).append(skill)
+    return found
+
+
+def _threads_of(session: Session, ticket_ids: list[int]) -> dict[int, list[Message]]:
+    rows = session.scalars(select(Message).where(Message.ticket_id.in_(ticket_ids)).order_by(Message.id)
+                           .options(selectinload(Message.attachments))).all()
+    found: dict[int, list[Message]] = {}
+    for message in rows:
+        found.setdefault(message.ticket_id, []).append(message)
+    return found
+
+
+def tickets_out(session: Session, tickets: list[Ticket], viewer: Contact | None) -> list[TicketOut]:
+    """The JSON of a page of tickets in three queries (tickets, threads, skills), notes only for staff."""
+    ids = [t.id for t in tickets]
+    threads, skills = (_threads_of(session, ids), _skills_of(session, ids)) if ids else ({}, {})
+    staff = viewer is not None and viewer.role in STAFF
+    return [TicketOut.of(t, threads.get(t.id, []), skills.get(t.id, []), staff) for t in tickets]
+
+
+def _visible_or_404(session: Session, user: Contact, ticket_id: int) -> Ticket:
+    ticket = visible_ticket(session, user, ticket_id)
+    if ticket is None:
+        raise HTTPException(404, f"No ticket #{ticket_id}.")
+    return ticket
+
+
+def _fresh(session: Session, ticket_id: int) -> Ticket:
+    return session.scalar(select(Ticket).where(Ticket.id == ticket_id).options(selectinload(Ticket.assignee))
+                          .execution_options(populate_existing=True))
+
+
+def _values(raw: list[str], allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
+    """Repeated (?status=a&status=b) or comma-separated (?status=a,b) values, each one the domain knows."""
+    values = tuple(dict.fromkeys(v.strip() for item in raw for v in item.split(",") if v.strip()))
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        raise HTTPException(422, f"{name} must be among {', '.join(allowed)} (not {', '.join(unknown)})")
+    return values
+
+
+def ticket_filter(
+    user: Annotated[Contact, Depends(require_user)],
+    status: Annotated[list[Text], Query(description="repeat or comma-separate: " + ", ".join(STATUSES))] = [],
+    priority: Annotated[list[Text], Query(description="repeat or comma-separate: " + ", ".join(PRIORITIES))] = [],
+    category: Annotated[list[Text], Query(description="repeat or comma-separate: " + ", ".join(CATEGORIES))] = [],
+    search: Annotated[Text, Query(max_length=200, description="words in subject, summary or thread; #N")] = "",
+    assignee: Annotated[Text, Query(max_length=320, description="an email, 'me' or 'none'")] = "",
+    requester: Annotated[Text, Query(max_length=320, description="part of the requester's email")] = "",
+    skill: Annotated[Text, Query(max_length=32, description="a skill the ticket needs")] = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 25,
+    sort: Annotated[Sort, Query(description="a field, '-' first for descending")] = "-updated",
+) -> TicketFilter:
+    """The list's query string as a TicketFilter; a customer's list is limited to their own tickets."""
+    return TicketFilter(
+        status=_values(status, STATUSES, "status"), priority=_values(priority, PRIORITIES, "priority"),
+        category=_values(category, CATEGORIES, "category"), search=search,
+        assignee=user.email if assignee.strip().lower() == "me" else assignee.strip().lower(),
+        requester=requester.strip(), skill=skill.strip().lower(), page=page, per_page=per_page, sort=sort,
+        owner_id=None if user.role in STAFF else user.id)
+
+
+# ---- routes (fixed paths before /{ticket_id}) ----------------------------------------------------
+
+@router.post("", status_code=201, response_model=TicketOut, responses=_errors(400, 413, 422, 429))
+def open_ticket(body: TicketCreate, request: Request, session: Session = Depends(db),
+                cfg: Settings = Depends(settings), user: Contact | None = Depends(current_user)) -> TicketOut:
+    """Open a ticket as the public form does (acknowledgement mail with a link, triage job). No sign-in needed."""
+    # No CSRF token: this acts for nobody signed in, and a browser sends JSON cross-site only after
+    # a CORS preflight, which the app does not grant.
+    with answering_domain_errors():
+        email = normalise_email(body.email)
+    if user is None or user.role not in STAFF:
+        _count_open(session, request, email)
+    with answering_domain_errors():
+        ticket = workflow.open_from_web(session, cfg, email=email, name=body.name.strip(), subject=body.subject,
+                                        description=body.description, category=body.category,
+                                        priority=body.priority)
+    try:
+        session.commit()
+    except IntegrityError:  # two first attempts from one address at the same instant
+        raise HTTPException(429, "Too many tickets at once; try again.", headers={"Retry-After": "1"}) from None
+    log.info("ticket %s opened through the API for %s", ticket.id, email)
+    return tickets_out(session, [_fresh(session, ticket.id)], user)[0]
+
+
+def _count_open(session: Session, request: Request, email: str) -> None:
+    """Slow down floods: per client address and per requester address, within CREATE_WINDOW."""
+    client = request.client.host if request.client else "unknown"
+    limits = {f"api-open:ip:{client}": CREATE_LIMIT_PER_IP, f"api-open:email:{email}": CREATE_LIMIT_PER_EMAIL}
+    if any(throttle.too_many(session, key, limit, CREATE_WINDOW) for key, limit in limits.items()):
+        log.info("ticket creation throttled for %s / %s", client, email)
+        raise HTTPException(429, "Too many tickets opened from here; try again later.",
+                            headers={"Retry-After": str(int(CREATE_WINDOW.total_seconds()))})
+    for key in limits:
+        throttle.hit(session, key, CREATE_WINDOW)
+
+
+@router.get("", response_model=TicketPage, responses=_errors(401, 422))
+def list_visible_tickets(f: Annotated[TicketFilter, Depends(ticket_filter)],
+                         user: Contact = Depends(require_user), session: Session = Depends(db)) -> TicketPage:
+    """One page of the tickets the caller may see, filtered and sorted."""
+    tickets, total = list_tickets(session, f)
+    return TicketPage(items=tickets_out(session, tickets, user), total=total, page=f.page, per_page=f.per_page)
+
+
+@router.get("/stats", response_model=StatsOut, responses=_errors(401, 403))
+def ticket_stats(_: Contact = Depends(require_role(*STAFF)), session: Session = Depends(db)) -> StatsOut:
+    """The dashboard's figures (staff only)."""
+    return StatsOut.of(stats(session))
 
 
 class ClassifyRequest(BaseModel):
-    subject: str = Field("", max_length=998)
-    description: str = Field(..., min_length=1, max_length=20_000)
+    subject: Text = Field("", max_length=998)
+    description: Text = Field(..., min_length=1, max_length=20_000)
 
 
 class Suggestion(BaseModel):
@@ -26,14 +216,84 @@ class Suggestion(BaseModel):
     fallback: bool = Field(description="true when the provider failed and these are the defaults")
 
 
-@router.post("/classify", response_model=Suggestion)
+@router.post("/classify", response_model=Suggestion, responses=_errors(400, 413, 422))
 async def classify(body: ClassifyRequest, request: Request) -> Suggestion:
     """Suggest category and priority for a description before it is submitted; never fails on the provider."""
     provider = request.app.state.triage_provider
     try:
         t = await run_in_threadpool(provider.triage, body.subject, body.description)
-    except ProviderError:
+    except (ProviderError, ValueError) as exc:  # ValueError: a provider's answer failed its own validation
+        log.info("classify fell back to defaults: %s", str(exc).splitlines()[0])
         return Suggestion(category="general", priority="medium", skills=[], summary="", source="default",
                           fallback=True)
     return Suggestion(category=t.category, priority=t.priority, skills=list(t.skills), summary=t.summary,
                       source=provider.name, fallback=False)
+
+
+@router.get("/{ticket_id}", response_model=TicketOut, responses=_errors(401, 404, 422))
+def read_ticket(ticket_id: TicketId, user: Contact = Depends(require_user),
+                session: Session = Depends(db)) -> TicketOut:
+    """One ticket with its thread (internal notes for staff only)."""
+    return tickets_out(session, [_visible_or_404(session, user, ticket_id)], user)[0]
+
+
+@router.patch("/{ticket_id}", response_model=TicketOut,
+              responses=_errors(400, 401, 403, 404, 413, 422))
+def change_ticket(ticket_id: TicketId, body: TicketPatch, user: Contact = Depends(require_user),
+                  _csrf: None = Depends(csrf_protect), session: Session = Depends(db),
+                  cfg: Settings = Depends(settings)) -> TicketOut:
+    """Staff change fields, reply or add a note; a customer may only close their ticket or add a comment."""
+    ticket = _visible_or_404(session, user, ticket_id)
+    with answering_domain_errors():
+        if user.role in STAFF:
+            _staff_change(session, cfg, ticket, user, body)
+        else:
+            _customer_change(session, cfg, ticket, user, body)
+    session.commit()
+    return tickets_out(session, [_fresh(session, ticket_id)], user)[0]
+
+
+def _staff_change(session: Session, cfg: Settings, ticket: Ticket, user: Contact, body: TicketPatch) -> None:
+    # The reply first: answering a new ticket moves it to in_progress, and a status sent along wins.
+    if body.reply is not None:
+        workflow.reply_as_agent(session, cfg, ticket, user, body.reply)
+    assignee: Contact | None | bool = False
+    if "assignee" in body.model_fields_set:
+        assignee = _assignee(session, body.assignee)
+    changed = workflow.change_fields(session, cfg, ticket, user, status=body.status, priority=body.priority,
+                                     category=body.category, assignee=assignee, resolution=body.resolution,
+                                     comment=body.comment)
+    log.info("ticket %s changed by %s: %s", ticket.id, user.email, ", ".join(changed) or "nothing")
+
+
+def _assignee(session: Session, email: str | None) -> Contact | None:
+    if email is None or not email.strip():
+        return None
+    person = session.scalar(select(Contact).where(Contact.email == email.strip().lower()))
+    if person is None or not person.active:
+        raise workflow.InvalidChange(f"no active account with the address {email.strip()}")
+    return person
+
+
+def _customer_change(session: Session, cfg: Settings, ticket: Ticket, user: Contact, body: TicketPatch) -> None:
+    others = body.model_fields_set - {"comment"} - ({"status"} if body.status == "closed" else set())
+    if others:
+        raise workflow.NotAllowed("customers may only close their ticket or add a comment "
+                                  f"(not change {', '.join(sorted(others))})")
+    if body.comment is not None:  # before closing: a reply would reopen a closed ticket
+        workflow.reply_as_customer(session, cfg, ticket, user, body.comment)
+    if body.status == "closed":
+        workflow.close_by_customer(session, ticket, user)
+
+
+@router.delete("/{ticket_id}", status_code=204, response_class=Response, responses=_errors(401, 403, 404, 422))
+def delete_ticket(ticket_id: TicketId, admin: Contact = Depends(require_role("admin")),
+                  _csrf: None = Depends(csrf_protect), session: Session = Depends(db)) -> Response:
+    """Delete a ticket with its thread and history (admins only)."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise HTTPException(404, f"No ticket #{ticket_id}.")
+    with answering_domain_errors():
+        workflow.delete_ticket(session, ticket, admin)
+    session.commit()
+    return Response(status_code=204)

@@ -40,3 +40,25 @@ def test_user_add_refuses_bad_input_with_a_clear_message(db_url, tmp_path):
 def test_bad_configuration_is_reported_not_a_traceback(tmp_path):
     result = run_postdesk(["migrate"], tmp_path, {"POSTDESK_SMTP__PORT": "many"})
     assert result.returncode == 78 and b"[smtp] port" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_import_json_loads_the_exercise_dataset_once(db_url, tmp_path):
+    from pathlib import Path
+
+    from core.models import Ticket
+
+    dataset = Path(__file__).resolve().parents[3] / "shared" / "data" / "mx_ex_dataset.json"
+    env = {"POSTDESK_DATABASE__URL": db_url, "POSTDESK_PATHS__VAR_DIR": str(tmp_path / "var")}
+    assert run_postdesk(["migrate"], tmp_path, env).returncode == 0
+    first = run_postdesk(["import-json", str(dataset)], tmp_path, env)
+    assert first.returncode == 0, first.stderr.decode()
+    assert b"imported 5, already there 0" in first.stdout
+    again = run_postdesk(["import-json", str(dataset)], tmp_path, env)
+    assert b"imported 0, already there 5" in again.stdout
+    engine = create_engine(db_url)
+    with Session(engine) as s:
+        statuses = sorted(s.scalars(select(Ticket.status)))
+    engine.dispose()
+    assert len(statuses) == 5 and set(statuses) <= {"new", "in_progress", "resolved", "closed"}
+    missing = run_postdesk(["import-json", str(tmp_path / "nope.json")], tmp_path, env)
+    assert missing.returncode == 66

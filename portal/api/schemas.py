@@ -1,0 +1,215 @@
+"""The JSON contract of the API: what clients send and what they get back.
+
+Field names here are a public contract: add fields, never rename or remove them. Datetimes
+are ISO 8601 with a timezone (UTC).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from core.ai.provider import SKILL_MAX_CHARS
+from core.models import Attachment, Contact, Message, Ticket, aware
+from core.staff import SKILL_RE
+from core.queries import Stats
+
+Status = Literal["new", "in_progress", "waiting", "resolved", "closed"]
+Priority = Literal["low", "medium", "high", "critical"]
+Category = Literal["billing", "technical", "account", "general"]
+Role = Literal["customer", "agent", "admin"]
+Direction = Literal["in", "out", "note"]
+Sort = Literal["updated", "-updated", "created", "-created", "id", "-id", "priority", "-priority",
+               "status", "-status", "subject", "-subject"]
+
+
+def _storable(value: str) -> str:
+    """Both databases refuse NUL characters and unpaired surrogates: refuse them here, as the sender's fault."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+def _skill_word(value: str) -> str:
+    """Checked after lower-casing, so 'Printers' is accepted as 'printers'."""
+    if not SKILL_RE.match(value):
+        raise ValueError("a skill is a short word: letters, digits, - _ .")
+    return value
+
+
+Skill = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1,
+                                         max_length=SKILL_MAX_CHARS), AfterValidator(_storable),
+                  AfterValidator(_skill_word)]
+
+
+class Problem(BaseModel):
+    """Every error answer: a sentence saying what went wrong (and, for invalid input, which fields)."""
+    detail: str
+    errors: list[dict] | None = None
+
+
+# ---- tickets -------------------------------------------------------------------------------
+
+class TicketCreate(BaseModel):
+    """The public form as JSON: opens a ticket exactly like a mail would."""
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
+    email: Annotated[Text, Field(min_length=3, max_length=320)]
+    subject: Annotated[Text, Field(min_length=1, max_length=998)]
+    description: Annotated[Text, Field(min_length=1, max_length=100_000)]
+    category: Category | None = None
+    priority: Priority | None = None
+
+
+class TicketPatch(BaseModel):
+    """Staff change any of these; a customer may only close their own ticket or add a comment."""
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status | None = None
+    category: Category | None = None
+    priority: Priority | None = None
+    assignee: Annotated[Text, Field(max_length=320)] | None = Field(
+        None, description="an agent's or admin's email; null to unassign")
+    resolution: Annotated[Text, Field(max_length=20_000)] | None = None
+    comment: Annotated[Text, Field(max_length=100_000)] | None = Field(
+        None, description="staff: an internal note; customers: a reply on the thread")
+    reply: Annotated[Text, Field(max_length=100_000)] | None = Field(
+        None, description="staff only: an answer mailed to the requester and followers")
+
+
+class Person(BaseModel):
+    email: str
+    name: str
+
+    @classmethod
+    def of(cls, contact: Contact | None) -> Person | None:
+        return cls(email=contact.email, name=contact.name) if contact is not None else None
+
+
+class AttachmentOut(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+
+    @classmethod
+    def of(cls, att: Attachment) -> AttachmentOut:
+        return cls(id=att.id, filename=att.filename, content_type=att.content_type, size=att.size)
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: int
+    direction: Direction
+    from_: str = Field(serialization_alias="from", validation_alias="from",
+                       description="the sender's address")
+    created_at: datetime
+    text: str = Field(description="what the person wrote: quoted history and signature removed")
+    matched_by: str
+    attachments: list[AttachmentOut]
+
+    @classmethod
+    def of(cls, m: Message) -> MessageOut:
+        return cls(id=m.id, direction=m.direction, from_=m.from_address, created_at=aware(m.created_at),
+                   text=m.visible_text or m.body_text, matched_by=m.matched_by,
+                   attachments=[AttachmentOut.of(a) for a in m.attachments])
+
+
+class TicketOut(BaseModel):
+    id: int
+    reference: str
+    subject: str
+    status: Status
+    priority: Priority
+    category: Category
+    requester: Person
+    assignee: Person | None
+    created_at: datetime
+    updated_at: datetime
+    summary: str
+    resolution: str
+    skills: list[str]
+    messages: list[MessageOut] = Field(description="oldest first; internal notes only for staff")
+
+    @classmethod
+    def of(cls, ticket: Ticket, messages: list[Message], skills: list[str], staff: bool) -> TicketOut:
+        shown = [m for m in messages if staff or m.direction != "note"]
+        return cls(id=ticket.id, reference=ticket.reference, subject=ticket.subject, status=ticket.status,
+                   priority=ticket.priority, category=ticket.category, requester=Person.of(ticket.requester),
+                   assignee=Person.of(ticket.assignee), created_at=aware(ticket.created_at),
+                   updated_at=aware(ticket.updated_at), summary=ticket.summary or "",
+                   resolution=ticket.resolution or "", skills=skills,
+                   messages=[MessageOut.of(m) for m in sorted(shown, key=lambda m: m.id)])
+
+
+class TicketPage(BaseModel):
+    items: list[TicketOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class DayCount(BaseModel):
+    day: str
+    count: int
+
+
+class StatsOut(BaseModel):
+    total: int
+    open: int
+    per_day_average: float
+    by_status: dict[str, int]
+    by_priority: dict[str, int]
+    by_category: dict[str, int]
+    by_assignee: dict[str, int]
+    last_30_days: list[DayCount]
+    median_first_response_minutes: float | None
+
+    @classmethod
+    def of(cls, s: Stats) -> StatsOut:
+        return cls(total=s.total, open=s.open, per_day_average=s.per_day_average, by_status=s.by_status,
+                   by_priority=s.by_priority, by_category=s.by_category, by_assignee=s.by_assignee,
+                   last_30_days=[DayCount(day=d, count=c) for d, c in s.last_30_days],
+                   median_first_response_minutes=s.median_first_response_minutes)
+
+
+# ---- users ---------------------------------------------------------------------------------
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    name: str
+    role: Role
+    active: bool
+    skills: list[str]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, contact: Contact, skills: list[str]) -> UserOut:
+        return cls(id=contact.id, email=contact.email, name=contact.name, role=contact.role,
+                   active=contact.active, skills=skills, created_at=aware(contact.created_at))
+
+
+class UserPage(BaseModel):
+    items: list[UserOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class UserPatch(BaseModel):
+    """What an admin changes on an account; skills replace the current list."""
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role | None = None
+    active: bool | None = None
+    name: Annotated[Text, Field(max_length=200)] | None = None
+    skills: list[Skill] | None = Field(None, max_length=50)
