@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -33,12 +35,18 @@ class IntakeLoop:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="intake", daemon=True)
+        self._last_work = 0.0
 
     def start(self) -> None:
         self._thread.start()
 
     def wake(self) -> None:
+        self._last_work = time.monotonic()
         self._wake.set()
+
+    def busy(self) -> bool:
+        """Mail arrived or was processed within the last second: background jobs should wait."""
+        return time.monotonic() - self._last_work < 1.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -51,6 +59,7 @@ class IntakeLoop:
             self._wake.clear()
             try:
                 if worker.drain(self.desk.sessions, self.desk.settings):
+                    self._last_work = time.monotonic()
                     self.after_drain()
             except Exception:  # the loop must survive a database outage
                 log.exception("draining the spool failed; retrying")
@@ -64,22 +73,24 @@ def run_soon(scheduler: BackgroundScheduler, job_id: str) -> None:
         pass
 
 
-def start_scheduler(desk: Postdesk) -> BackgroundScheduler:
-    """Periodic jobs: outbox delivery and the job table (AI triage), each never running twice at once."""
+def start_scheduler(desk: Postdesk, intake_busy: Callable[[], bool] = lambda: False) -> BackgroundScheduler:
+    """Periodic jobs: outbox delivery and the job table (AI triage), each never running twice at once.
+    Jobs give way while mail is flowing in: intake (and its acknowledgements) come first."""
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(deliver_due, "interval", seconds=2, id="deliver-outbox", args=[desk.sessions, desk.settings],
                       max_instances=1, coalesce=True)
     handlers = {"triage": make_triage_handler(desk.sessions, desk.settings)}
-    scheduler.add_job(run_jobs, "interval", seconds=2, id="run-jobs", args=[desk, handlers, scheduler],
-                      max_instances=1, coalesce=True)
+    scheduler.add_job(run_jobs, "interval", seconds=2, id="run-jobs",
+                      args=[desk, handlers, scheduler, intake_busy], max_instances=1, coalesce=True)
     scheduler.start()
     return scheduler
 
 
-def run_jobs(desk: Postdesk, handlers: dict, scheduler: BackgroundScheduler) -> None:
-    """Run due jobs until none is left; mail they caused is delivered right after."""
+def run_jobs(desk: Postdesk, handlers: dict, scheduler: BackgroundScheduler,
+             intake_busy: Callable[[], bool]) -> None:
+    """Run due jobs until none is left (or mail starts flowing); mail they caused is delivered right after."""
     ran = False
-    while jobs.run_due(desk.sessions, handlers):
+    while not intake_busy() and jobs.run_due(desk.sessions, handlers, limit=5):
         ran = True
     if ran:
         run_soon(scheduler, "deliver-outbox")
@@ -87,12 +98,14 @@ def run_jobs(desk: Postdesk, handlers: dict, scheduler: BackgroundScheduler) -> 
 
 async def serve(desk: Postdesk, only: set[str]) -> None:
     """Run the chosen roles until SIGINT/SIGTERM."""
+    # Threads (SMTP loop, intake, jobs) hand the GIL over more often: an SMTP reply waiting
+    # behind a busy worker thread otherwise waits out the default 5 ms switch interval.
+    sys.setswitchinterval(0.001)
     cfg = desk.settings
     intake = scheduler = smtp_server = None
     if "worker" in only:
-        scheduler = start_scheduler(desk)
-        intake = IntakeLoop(desk, after_drain=lambda: (run_soon(scheduler, "deliver-outbox"),
-                                                       run_soon(scheduler, "run-jobs")))
+        intake = IntakeLoop(desk, after_drain=lambda: run_soon(scheduler, "deliver-outbox"))
+        scheduler = start_scheduler(desk, intake_busy=intake.busy)
         intake.start()
     if "smtp" in only:
         handler = SupportInbox(cfg, desk.sessions, on_stored=intake.wake if intake else (lambda: None))

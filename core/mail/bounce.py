@@ -132,8 +132,11 @@ def looks_like_bounce(mail: ParsedMail) -> bool:
     if any(a.content_type in _DSN_TYPES for a in mail.attachments) or mail.header("X-Failed-Recipients"):
         return True
     subject = _BOUNCE_SUBJECT.search(mail.subject) is not None
+    robot = _sent_by_robot(mail)
+    if not (subject or robot):
+        return False  # a person's mail without a bounce subject: skip the costly body search
     text = _BOUNCE_TEXT.search(mail.text[:5000]) is not None
-    if _sent_by_robot(mail):
+    if robot:
         return subject or text
     replying = _REPLY_PREFIX.match(mail.subject) and (mail.in_reply_to or mail.references)
     return subject and text and not replying
