@@ -14,8 +14,8 @@ from core import jobs, notify
 from core.config import Settings
 from core.errors import SenderError
 from core.markdown import markdown_to_html
-from core.models import (CATEGORIES, PRIORITIES, STATUSES, Attachment, Contact, Event, Follower, Message,
-                         Ticket, utcnow)
+from core.models import (CATEGORIES, PRIORITIES, STATUSES, AccessLink, Attachment, Contact, Event, Follower,
+                         Message, Ticket, utcnow)
 from core.tickets import _store_blob, contact_for, new_reference
 
 log = logging.getLogger(__name__)
@@ -237,6 +237,20 @@ def edit_description(session: Session, ticket: Ticket, customer: Contact, subjec
         _event(session, ticket, customer, "edited", "description", first.visible_text, description)
         first.visible_text = description
     ticket.updated_at = utcnow()
+
+
+def revoke_links(session: Session, ticket: Ticket, actor: Contact) -> int:
+    """Staff end every no-login link to the ticket (a forwarded mail leaked one); a fresh one can be requested."""
+    if actor.role not in ("agent", "admin"):
+        raise NotAllowed("only staff revoke links")
+    now = utcnow()
+    links = session.scalars(select(AccessLink).where(AccessLink.ticket_id == ticket.id,
+                                                     AccessLink.revoked_at.is_(None))).all()
+    for link in links:
+        link.revoked_at = now
+    if links:
+        _event(session, ticket, actor, "links-revoked", new=str(len(links)))
+    return len(links)
 
 
 def delete_ticket(session: Session, ticket: Ticket, admin: Contact) -> None:

@@ -167,6 +167,14 @@ def note(ticket_id: int, request: Request, text: str = Form(""), user: Contact =
     return _done(ticket_id, "note")
 
 
+@router.post("/tickets/{ticket_id}/revoke-links")
+def revoke_links(ticket_id: int, user: Contact = Depends(staff_only), _csrf: None = Depends(csrf_protect),
+                 session: Session = Depends(db)):
+    workflow.revoke_links(session, _ticket_or_404(session, user, ticket_id), user)
+    session.commit()
+    return _done(ticket_id, "links")
+
+
 @router.post("/tickets/{ticket_id}/update")
 def update(ticket_id: int, request: Request, status: str = Form(...), priority: str = Form(...),
            category: str = Form(...), assignee: str = Form(""), resolution: str = Form(""),

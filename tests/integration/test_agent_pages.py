@@ -479,3 +479,17 @@ def test_agent_script_inserts_text_only_and_is_served_when_static_is_mounted(app
         pytest.skip("portal/app.py does not mount /static yet")
     served = TestClient(app).get("/static/agent.js")
     assert served.status_code == 200 and served.text == script
+
+
+def test_revoking_links_closes_every_link_to_the_ticket(agent, app, desk):
+    got = receive(desk, mail("Printer", "It smokes."))
+    ack = parsed(outbox(desk, got.ticket_id)[0]).get_content()
+    token = re.search(r"/t/(\S+)", ack).group(1)
+    visitor = TestClient(app)
+    assert visitor.get(f"/t/{token}", headers=HTML).status_code == 200
+    done = post_form(agent, f"/agent/tickets/{got.ticket_id}", f"/agent/tickets/{got.ticket_id}/revoke-links", {})
+    assert done.status_code == 303
+    page = visitor.get(f"/t/{token}", headers=HTML)
+    assert page.status_code == 410 and "It smokes." not in page.text
+    with desk.sessions() as s:
+        assert s.scalar(select(Event.new_value).where(Event.kind == "links-revoked")) == "1"

@@ -123,6 +123,7 @@ TABLE: list[Case] = [
     case("GET", "/agent/tickets/{ticket_id}",        401, 403, 403, 404, 404, at=UNKNOWN_TICKET),
     case("POST", "/agent/tickets/{ticket_id}/reply", 401, 403, 403, 303, 303, form={"text": "Looking into it."}),
     case("POST", "/agent/tickets/{ticket_id}/note",  401, 403, 403, 303, 303, form={"text": "Internal."}),
+    case("POST", "/agent/tickets/{ticket_id}/revoke-links", 401, 403, 403, 303, 303),
     case("POST", "/agent/tickets/{ticket_id}/update", 401, 403, 403, 303, 303,
          form={"status": "waiting", "priority": "high", "category": "billing"}),
     case("POST", "/agent/tickets/{ticket_id}/delete", 401, 403, 403, 403, 303, form={"confirm": "yes"},
