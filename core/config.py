@@ -61,6 +61,7 @@ class AiSettings:
     server_url: str = ""
     timeout_seconds: float = 20.0
     max_retries: int = 3
+    rules_file: str = ""
 
 
 @dataclass(frozen=True)

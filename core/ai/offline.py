@@ -68,14 +68,36 @@ def _compile(table: Mapping[str, Iterable[str]]) -> _Matcher:
     return _Matcher(re.compile(rf"(?<!\w)({alternatives}){_SUFFIX}(?!\w)"), labels_of)
 
 
+@dataclass(frozen=True)
+class RuleExtras:
+    """Keywords a deployment adds to the built-in tables ([ai] rules_file), hashable so matchers cache."""
+
+    category: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    skills: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    critical: tuple[str, ...] = ()
+    high: tuple[str, ...] = ()
+    low: tuple[str, ...] = ()
+
+
+NO_EXTRAS = RuleExtras()
+
+
+def _merged(base: Mapping[str, tuple[str, ...]], extra: tuple[tuple[str, tuple[str, ...]], ...]
+            ) -> dict[str, tuple[str, ...]]:
+    table = dict(base)
+    for label, keywords in extra:
+        table[label] = table.get(label, ()) + keywords
+    return table
+
+
 @cache
-def _matchers() -> dict[str, _Matcher]:
+def _matchers(extra: RuleExtras = NO_EXTRAS) -> dict[str, _Matcher]:
     return {
-        "category": _compile(rules.CATEGORY_KEYWORDS),
-        "skill": _compile(rules.SKILL_KEYWORDS),
-        "critical": _compile({"critical": rules.CRITICAL_PRIORITY_TERMS}),
-        "high": _compile({"high": rules.HIGH_PRIORITY_TERMS}),
-        "low": _compile({"low": rules.LOW_PRIORITY_PHRASES}),
+        "category": _compile(_merged(rules.CATEGORY_KEYWORDS, extra.category)),
+        "skill": _compile(_merged(rules.SKILL_KEYWORDS, extra.skills)),
+        "critical": _compile({"critical": rules.CRITICAL_PRIORITY_TERMS + extra.critical}),
+        "high": _compile({"high": rules.HIGH_PRIORITY_TERMS + extra.high}),
+        "low": _compile({"low": rules.LOW_PRIORITY_PHRASES + extra.low}),
     }
 
 
@@ -95,9 +117,9 @@ def _one_line(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:-") + "…"
 
 
-def choose_category(subject: str, body: str) -> Category:
+def choose_category(subject: str, body: str, extra: RuleExtras = NO_EXTRAS) -> Category:
     """Pick the category whose keywords occur most (subject counts double); 'general' if none."""
-    matcher = _matchers()["category"]
+    matcher = _matchers(extra)["category"]
     in_subject = matcher.hits(_normalise(subject))
     in_body = matcher.hits(_normalise(body))
     scores = {
@@ -108,9 +130,9 @@ def choose_category(subject: str, body: str) -> Category:
     return cast(Category, best if scores[best] > 0 else rules.DEFAULT_CATEGORY)
 
 
-def choose_priority(subject: str, body: str) -> Priority:
+def choose_priority(subject: str, body: str, extra: RuleExtras = NO_EXTRAS) -> Priority:
     """Critical on incident words or many urgency words, high on one, low on 'no rush' phrases."""
-    matchers = _matchers()
+    matchers = _matchers(extra)
     text = _normalise(f"{subject}\n{body}")
     calm = bool(matchers["low"].hits(text))
     text = matchers["low"].pattern.sub(" ", text)  # "not urgent" must not count as "urgent"
@@ -122,9 +144,9 @@ def choose_priority(subject: str, body: str) -> Priority:
     return "low" if calm else rules.DEFAULT_PRIORITY
 
 
-def choose_skills(subject: str, body: str) -> list[str]:
+def choose_skills(subject: str, body: str, extra: RuleExtras = NO_EXTRAS) -> list[str]:
     """Skill tags whose keywords occur, the most mentioned first, at most MAX_SKILLS."""
-    hits = _matchers()["skill"].hits(_normalise(f"{subject}\n{body}"))
+    hits = _matchers(extra)["skill"].hits(_normalise(f"{subject}\n{body}"))
     ranked = sorted(hits, key=lambda skill: (-len(hits[skill]), skill))
     return ranked[: rules.MAX_SKILLS]
 
@@ -212,15 +234,59 @@ class OfflineProvider:
 
     name = "offline"
 
+    def __init__(self, extra: RuleExtras = NO_EXTRAS) -> None:
+        self.extra = extra
+
     def triage(self, subject: str, body: str) -> Triage:
         """Return the rule-based triage of one mail."""
         subject = subject or ""
         body = body or ""
-        priority = choose_priority(subject, body)
+        priority = choose_priority(subject, body, self.extra)
         return Triage(
             summary=summarize(subject, body),
-            category=choose_category(subject, body),
+            category=choose_category(subject, body, self.extra),
             priority=priority,
-            skills=choose_skills(subject, body),
+            skills=choose_skills(subject, body, self.extra),
             notes=derive_notes(subject, body, priority),
         )
+
+
+def load_rule_extras(path: str) -> RuleExtras:
+    """Read [ai] rules_file: TOML tables [category] (billing/account/technical = [...]), [skills]
+    (skill = [...]) and [priority] (critical/high/low = [...]) adding keywords to the built-in rules."""
+    import tomllib
+
+    from core.errors import ConfigError
+
+    if not path:
+        return NO_EXTRAS
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"[ai] rules_file {path}: {exc}") from None
+
+    def words(value: object, where: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(f"[ai] rules_file {path}: {where} must be a list of keywords")
+        return tuple(v.strip().lower() for v in value)
+
+    unknown = set(data) - {"category", "skills", "priority"}
+    if unknown:
+        raise ConfigError(f"[ai] rules_file {path}: unknown table(s) {', '.join(sorted(unknown))}")
+    category = data.get("category", {})
+    if set(category) - set(rules.CATEGORY_ORDER):
+        raise ConfigError(f"[ai] rules_file {path}: categories are {', '.join(rules.CATEGORY_ORDER)}")
+    priority = data.get("priority", {})
+    if set(priority) - {"critical", "high", "low"}:
+        raise ConfigError(f"[ai] rules_file {path}: priority keys are critical, high, low")
+    skills = data.get("skills", {})
+    for skill in skills:
+        if not 0 < len(skill) <= 32:
+            raise ConfigError(f"[ai] rules_file {path}: skill names are 1-32 characters")
+    return RuleExtras(
+        category=tuple((name, words(v, f"category.{name}")) for name, v in sorted(category.items())),
+        skills=tuple((name.lower(), words(v, f"skills.{name}")) for name, v in sorted(skills.items())),
+        critical=words(priority.get("critical", []), "priority.critical"),
+        high=words(priority.get("high", []), "priority.high"),
+        low=words(priority.get("low", []), "priority.low"))

@@ -73,14 +73,19 @@ def make_provider(ai: AiSettings) -> TriageProvider:
     if choice == "auto":
         choice = "mistral" if ai.api_key else "offline"
     if choice == "offline":
-        from core.ai.offline import OfflineProvider
-
-        return OfflineProvider()
+        return make_offline(ai)
     if choice == "mistral":
         from core.ai.mistral import MistralProvider  # imported here: the SDK is slow to load
 
         return MistralProvider(ai)
     raise ConfigError(f"[ai] provider must be auto, mistral or offline, not {ai.provider!r}")
+
+
+def make_offline(ai: AiSettings) -> TriageProvider:
+    """The offline provider with the deployment's extra keywords ([ai] rules_file)."""
+    from core.ai.offline import OfflineProvider, load_rule_extras
+
+    return OfflineProvider(load_rule_extras(ai.rules_file))
 
 
 def triage_with_fallback(

@@ -14,8 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import notify
-from core.ai.offline import OfflineProvider
-from core.ai.provider import ProviderError, TriageOutcome, TriageProvider, make_provider
+from core.ai.provider import ProviderError, TriageOutcome, TriageProvider, make_offline, make_provider
 from core.config import Settings
 from core.jobs import ClaimedJob, RetryLater
 from core.metrics import AI_CALLS
@@ -106,7 +105,7 @@ def make_triage_handler(sessions: sessionmaker[Session], settings: Settings,
                         primary: TriageProvider | None = None) -> Callable[[ClaimedJob], None]:
     """The handler for 'triage' jobs, holding one provider for the worker's lifetime."""
     primary = primary or make_provider(settings.ai)
-    offline = OfflineProvider()
+    offline = make_offline(settings.ai)
 
     def handle(job: ClaimedJob) -> None:
         with sessions() as session:

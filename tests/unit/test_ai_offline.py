@@ -312,3 +312,32 @@ def test_fallback_uses_offline_when_the_primary_fails() -> None:
     outcome = triage_with_fallback(_Failing(), offline, *INVOICE_MAIL)
     assert outcome.source == "offline"
     assert outcome.triage == offline.triage(*INVOICE_MAIL)
+
+
+def test_rules_file_adds_keywords_for_category_skills_and_priority(tmp_path):
+    from core.ai.offline import OfflineProvider, load_rule_extras
+
+    rules_file = tmp_path / "rules.toml"
+    rules_file.write_text('[category]\nbilling = ["mahnbescheid"]\n[skills]\nplotters = ["plotter"]\n'
+                          '[priority]\ncritical = ["kernschmelze"]\n')
+    mail = ("Mahnbescheid erhalten", "Der Plotter meldet Kernschmelze. Bitte helfen.")
+    plain = OfflineProvider().triage(*mail)
+    tuned = OfflineProvider(load_rule_extras(str(rules_file))).triage(*mail)
+    assert (plain.category, plain.priority) == ("general", "medium") and "plotters" not in plain.skills
+    assert (tuned.category, tuned.priority) == ("billing", "critical") and "plotters" in tuned.skills
+
+
+@pytest.mark.parametrize("content, words", [
+    ('[category]\nhr = ["holiday"]\n', "categories are"),
+    ('[priority]\nurgent = ["x"]\n', "priority keys"),
+    ('[skills]\nprinters = "toner"\n', "list of keywords"),
+    ('[bogus]\n', "unknown table"),
+])
+def test_a_bad_rules_file_is_a_clear_config_error(tmp_path, content, words):
+    from core.ai.offline import load_rule_extras
+    from core.errors import ConfigError
+
+    rules_file = tmp_path / "rules.toml"
+    rules_file.write_text(content)
+    with pytest.raises(ConfigError, match=words):
+        load_rule_extras(str(rules_file))
