@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -68,15 +68,6 @@ def pending_count(session: Session) -> int:
     from sqlalchemy import func
 
     return session.scalar(select(func.count()).select_from(RawMail).where(RawMail.state == "pending")) or 0
-
-
-def requeue(session: Session, ids: list[int] | None) -> int:
-    """Put quarantined mails back in line (all when ids is None); their attempts start again."""
-    stmt = update(RawMail).where(RawMail.state == "quarantined")
-    if ids is not None:
-        stmt = stmt.where(RawMail.id.in_(ids))
-    result = session.execute(stmt.values(state="pending", attempts=0))
-    return result.rowcount or 0
 
 
 def put_quarantined(sessions: sessionmaker[Session], raw: bytes, door: str, error: str,

@@ -7,10 +7,11 @@ import sys
 
 from sqlalchemy import select
 
+from core import quarantine as quarantine_rows
 from core.accounts import add_user
 from core.db import migrate as migrate_db
 from core.models import RawMail
-from ingest import pipe, spool, worker
+from ingest import pipe, worker
 from postdesk.bootstrap import Postdesk, bootstrap
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def quarantine(desk: Postdesk, args: argparse.Namespace) -> int:
         print("postdesk quarantine replay: name IDs or --all", file=sys.stderr)
         return 64
     with desk.sessions() as session, session.begin():
-        count = spool.requeue(session, None if args.all else args.ids)
+        count = quarantine_rows.requeue(session, None if args.all else args.ids)
     outcomes = worker.drain(desk.sessions, desk.settings)
     failed = [o for o in outcomes if o.quarantined]
     print(f"replayed {count}: {count - len(failed)} processed, {len(failed)} still quarantined")
