@@ -98,10 +98,10 @@ def _last_inbound(session: Session, ticket: Ticket) -> Message | None:
 
 
 def _recipients(session: Session, ticket: Ticket, status_mail: bool = False) -> list[Contact]:
-    """The requester and followers who still want mail and can receive it."""
+    """The requester and followers who can receive mail and want this kind (their preferences)."""
     people = [ticket.requester, *(f.contact for f in session.scalars(
         select(Follower).where(Follower.ticket_id == ticket.id)))]
-    wanted = [p for p in people if not p.undeliverable and (p.notify_status if status_mail else True)]
+    wanted = [p for p in people if not p.undeliverable and (p.notify_status if status_mail else p.notify_replies)]
     return list({p.id: p for p in wanted}.values())
 
 

@@ -131,3 +131,18 @@ def test_stats_are_aggregated_in_the_database(desk, people):
     assert 110 <= st.median_first_response_minutes <= 130
     with desk.sessions() as s:
         assert s.scalar(select(Message).where(Message.direction == "out")).message_id
+
+
+def test_notification_preferences_are_honoured(desk, people):
+    agent, customer, _ = people
+    got = receive(desk, mail())
+    with desk.sessions() as s, s.begin():
+        ann = s.merge(customer)
+        ann.notify_replies = False
+        ann.notify_status = False
+        t = s.get(Ticket, got.ticket_id)
+        workflow.reply_as_agent(s, desk.settings, t, s.merge(agent), "Answer only in the portal.")
+        workflow.change_fields(s, desk.settings, t, s.merge(agent), status="resolved")
+    assert outbox(desk, "reply") == [] and outbox(desk, "status") == []
+    with desk.sessions() as s:  # still on the thread for the portal
+        assert [m.direction for m in s.get(Ticket, got.ticket_id).messages] == ["in", "out"]
