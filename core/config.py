@@ -81,6 +81,7 @@ class IntakeSettings:
     autoreply_limit: int = 5
     autoreply_window_minutes: int = 60
     max_attempts: int = 3
+    reopen_days: int = 0
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -15,12 +16,12 @@ from sqlalchemy.orm import Session
 from core import jobs, notify
 from core.config import Settings
 from core.mail.autoreply import automatic_reason
+from core.mail.bounce import BounceReport, bounce_report
 from core.mail.parse import ParsedMail
 from core.mail.reply_text import visible_reply_text
 from core.mail.tokens import loop_token
-from core.models import Attachment, Blob, Contact, Event, Follower, Message, RawMail, Ticket, utcnow
-from core.mail.bounce import BounceReport, bounce_report
-from core.routing import route_mail, ticket_of_msgid
+from core.models import Attachment, Blob, Contact, Event, Follower, Message, RawMail, Ticket, aware, utcnow
+from core.routing import Route, route_mail, ticket_of_msgid
 
 log = logging.getLogger(__name__)
 UNKNOWN_SENDER = "unknown-sender@invalid"
@@ -75,6 +76,8 @@ def receive_mail(session: Session, settings: Settings, raw: RawMail, mail: Parse
         return _receive_bounce(session, settings, raw, mail, sender, bounce)
     recipients = tuple(dict.fromkeys([*filter(None, raw.envelope_to.split(",")), *mail.to, *mail.cc]))
     route = route_mail(session, settings.web.secret_key, mail, sender, recipients)
+    if route.ticket is not None and not reason and _closed_too_long(route.ticket, settings.intake.reopen_days):
+        route = Route(None, "new", mentions=route.ticket.id)  # a follow-up long after closing: a new ticket
     created = route.ticket is None
     ticket = route.ticket or _open_ticket(session, mail, sender, route.mentions)
     message = _store_message(session, ticket, raw, mail, sender, route.matched_by, automatic=bool(reason),
@@ -130,6 +133,12 @@ def _receive_bounce(session: Session, settings: Settings, raw: RawMail, mail: Pa
     log.info("bounce %s linked to ticket %s; undeliverable: %s", mail.message_id or "-", ticket.id,
              ", ".join(bounce.failed_recipients), extra={"ticket_id": ticket.id, "raw_mail_id": raw.id})
     return Received(ticket.id, message.id, "bounce", False, False, "delivery status notification")
+
+
+def _closed_too_long(ticket: Ticket, reopen_days: int) -> bool:
+    """[intake] reopen_days: 0 = a reply always reopens; N = a ticket closed over N days ago stays closed."""
+    return (reopen_days > 0 and ticket.status == "closed"
+            and aware(ticket.updated_at) < utcnow() - timedelta(days=reopen_days))
 
 
 def is_support_address(address: str, own: frozenset[str]) -> bool:

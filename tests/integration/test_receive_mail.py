@@ -180,3 +180,25 @@ def test_bounce_of_unknown_mail_opens_no_ticket(desk):
     assert got.ticket_id is None and got.matched_by == "bounce"
     with desk.sessions() as s:
         assert s.scalar(select(func.count(Ticket.id))) == 0
+
+
+def test_reply_long_after_closing_opens_a_new_ticket_when_configured(desk):
+    from datetime import timedelta
+
+    from core.models import utcnow
+
+    desk.settings = dataclasses.replace(desk.settings, intake=dataclasses.replace(desk.settings.intake, reopen_days=30))
+    first = receive(desk, mail(msgid="<old@example.org>"))
+    with desk.sessions() as s, s.begin():
+        t = s.get(Ticket, first.ticket_id)
+        t.status, t.updated_at = "closed", utcnow() - timedelta(days=31)
+    late = receive(desk, mail("Re: Help", "It is back.", headers="In-Reply-To: <old@example.org>\n"))
+    assert late.created and late.ticket_id != first.ticket_id
+    with desk.sessions() as s:
+        assert s.get(Ticket, first.ticket_id).status == "closed"
+        mention = s.scalar(select(Event).where(Event.ticket_id == late.ticket_id, Event.kind == "mentions"))
+        assert mention.new_value == str(first.ticket_id)
+        s.get(Ticket, first.ticket_id).updated_at = utcnow() - timedelta(days=2)
+        s.commit()
+    recent = receive(desk, mail("Re: Help", "Again.", headers="In-Reply-To: <old@example.org>\n"))
+    assert recent.ticket_id == first.ticket_id  # closed only two days ago: reopened
