@@ -290,10 +290,13 @@ class Server:
     log: Path
 
     def peak_rss_mb(self) -> float:
+        """The server's peak resident set (VmHWM); it must still be running."""
+        if self.process.poll() is not None:
+            raise BenchError(f"server exited with {self.process.returncode} during the run")
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
-        return float("nan")
+        raise BenchError("no VmHWM in /proc/<pid>/status")
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server has used so far."""
@@ -509,7 +512,7 @@ def _jobs(engine: Engine) -> tuple[int, int]:
 @dataclass(frozen=True)
 class Result:
     db: str
-    load_before: float       # 1-minute load average when the run started: others' work skews the figures
+    machine_busy_cores: float   # all processes, while the mails flowed: others' work skews the figures
     connections: int
     accept_seconds: float
     e2e_seconds: float
@@ -522,6 +525,18 @@ class Result:
 class Timing:
     accept_seconds: float
     e2e_seconds: float
+
+
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def machine_busy_cores(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total * (os.cpu_count() or 1) if total else 0.0
 
 
 def _observer_engine(url: str) -> Engine:
@@ -552,7 +567,6 @@ def send_and_wait(server: Server, engine: Engine, corpus: Corpus, connections: i
 
 def run_one(kind: str, corpus: Corpus, connections: int, timeout: float, profile: Path | None) -> Result:
     """A fresh database, a fresh server, the whole corpus; the figures and what the server stored."""
-    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix=f"postdesk-bench-{kind}-") as tmp:
         workdir = Path(tmp)
         with fresh_database(kind, workdir) as db, running_server(db.url, workdir) as server:
@@ -562,9 +576,9 @@ def run_one(kind: str, corpus: Corpus, connections: int, timeout: float, profile
                 if db.schema:
                     _check_tables_in_schema(engine, db.schema)
                 spy = _start_profiler(server, profile, kind)
-                cpu_before = server.cpu_seconds()
+                cpu_before, machine_before = server.cpu_seconds(), machine_cpu()
                 timing = send_and_wait(server, engine, corpus, connections, timeout)
-                cpu = server.cpu_seconds() - cpu_before
+                cpu, busy = server.cpu_seconds() - cpu_before, machine_busy_cores(machine_before, machine_cpu())
                 peak = server.peak_rss_mb()
                 stored = outcome(engine, corpus)
             except BenchError as exc:
@@ -572,7 +586,7 @@ def run_one(kind: str, corpus: Corpus, connections: int, timeout: float, profile
             finally:
                 _stop_profiler(spy)
                 engine.dispose()
-    return Result(kind, load, connections, timing.accept_seconds, timing.e2e_seconds, cpu, peak, stored)
+    return Result(kind, busy, connections, timing.accept_seconds, timing.e2e_seconds, cpu, peak, stored)
 
 
 def _start_profiler(server: Server, profile: Path | None, kind: str) -> subprocess.Popen | None:
@@ -604,9 +618,10 @@ def _stop_profiler(spy: subprocess.Popen | None) -> None:
 
 # --- output -----------------------------------------------------------------------------
 
-COLUMNS = ["db", "load", "conns", "accept msg/s", "e2e msg/s", "e2e/parse", "e2e s", "CPU ms/msg", "RSS MB",
+COLUMNS = ["db", "busy cores", "conns", "accept msg/s", "e2e msg/s", "e2e/parse", "e2e s", "CPU ms/msg", "RSS MB",
            "tickets", "replies ok", "quarantined", "acks"]
-LEGEND = ("load: 1-min load average at start (others' work on this machine skews figures); accept: until the "
+LEGEND = ("busy cores: the whole machine's CPU use while the mails flowed (server, PostgreSQL, this "
+          "bench, and anyone else's work, which skews the figures); accept: until the "
           "last 250; e2e: first MAIL FROM until every mail is a stored ticket message and every acknowledgement "
           "is queued; e2e/parse: e2e rate / bare stdlib parse rate; CPU: server user+sys CPU per mail; RSS: "
           "server peak (VmHWM); tickets, acks: found/expected; replies ok: replies stored on their thread's ticket")
@@ -614,7 +629,7 @@ LEGEND = ("load: 1-min load average at start (others' work on this machine skews
 
 def _row(r: Result, corpus: Corpus, parse_rate: float) -> list[str]:
     n, o = len(corpus.mails), r.outcome
-    return [r.db, f"{r.load_before:.1f}", str(r.connections), f"{n / r.accept_seconds:,.0f}",
+    return [r.db, f"{r.machine_busy_cores:.2f}", str(r.connections), f"{n / r.accept_seconds:,.0f}",
             f"{n / r.e2e_seconds:,.0f}", f"{n / r.e2e_seconds / parse_rate:.1%}", f"{r.e2e_seconds:.1f}",
             f"{r.server_cpu_seconds / n * 1000:.1f}", f"{r.peak_rss_mb:.0f}",
             f"{o.tickets}/{corpus.new_count}", f"{o.replies_on_their_ticket}/{corpus.reply_count}",

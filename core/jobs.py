@@ -40,7 +40,14 @@ class ClaimedJob:
 
 
 def enqueue(session: Session, kind: str, ticket_id: int | None, max_attempts: int = 5) -> Job:
-    """Add a job in the caller's transaction (so it exists only if the change that needs it commits)."""
+    """Add a job in the caller's transaction (so it exists only if the change that needs it commits).
+    A job of the same kind already waiting for the ticket covers this one too (a burst of replies
+    is summarised once)."""
+    if ticket_id is not None:
+        waiting = session.scalar(select(Job).where(Job.kind == kind, Job.ticket_id == ticket_id,
+                                                   Job.state == "pending", Job.attempts == 0).limit(1))
+        if waiting is not None:
+            return waiting
     job = Job(kind=kind, ticket_id=ticket_id, max_attempts=max_attempts)
     session.add(job)
     return job

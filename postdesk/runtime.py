@@ -36,6 +36,7 @@ class IntakeLoop:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="intake", daemon=True)
         self._last_work = 0.0
+        self._draining = False
 
     def start(self) -> None:
         self._thread.start()
@@ -46,7 +47,7 @@ class IntakeLoop:
 
     def busy(self) -> bool:
         """Mail arrived or was processed within the last second: background jobs should wait."""
-        return time.monotonic() - self._last_work < 1.0
+        return self._draining or time.monotonic() - self._last_work < 1.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -57,12 +58,15 @@ class IntakeLoop:
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
+            self._draining = True  # a long backlog drain counts as busy throughout
             try:
                 if worker.drain(self.desk.sessions, self.desk.settings):
                     self._last_work = time.monotonic()
                     self.after_drain()
             except Exception:  # the loop must survive a database outage
                 log.exception("draining the spool failed; retrying")
+            finally:
+                self._draining = False
 
 
 def run_soon(scheduler: BackgroundScheduler, job_id: str) -> None:

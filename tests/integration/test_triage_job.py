@@ -177,3 +177,15 @@ def test_hanging_mistral_does_not_delay_intake_or_acknowledgement(db_url, tmp_pa
     with engine.connect() as conn:
         assert conn.scalar(select(func.count(Ticket.id))) == 2
     engine.dispose()
+
+
+def test_a_burst_of_replies_is_summarised_once(desk):
+    first = receive(desk, mail("Printer", "It smokes."))
+    for text in ("Now it beeps.", "And it is hot."):
+        receive(desk, mail(f"Re: [#{first.ticket_id}] Printer", text))
+    with desk.sessions() as s:
+        assert s.scalar(select(func.count(Job.id))) == 1
+    assert run_jobs(desk) == 1
+    receive(desk, mail(f"Re: [#{first.ticket_id}] Printer", "Fixed it myself."))
+    with desk.sessions() as s:
+        assert s.scalar(select(func.count(Job.id)).where(Job.state == "pending")) == 1
