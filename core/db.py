@@ -49,6 +49,20 @@ def _sqlite_begin_immediate(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def dialect_insert(session: Session):
+    """The dialect's INSERT construct (both have .on_conflict_do_nothing for insert-or-ignore)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def skip_locked(session: Session, stmt):
+    """Rows this transaction claims: locked and skipped by other workers on PostgreSQL; on SQLite
+    the write lock taken at BEGIN IMMEDIATE already serialises claimers."""
+    return stmt.with_for_update(skip_locked=True) if session.get_bind().dialect.name == "postgresql" else stmt
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

@@ -15,6 +15,7 @@ from typing import Callable
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.db import skip_locked
 from core.metrics import JOB_SECONDS
 from core.models import Job, utcnow
 
@@ -59,10 +60,8 @@ def claim(sessions: sessionmaker[Session], limit: int = 10) -> list[ClaimedJob]:
     due = or_(Job.state == "pending", (Job.state == "running") & (Job.locked_until < now))
     with sessions() as session, session.begin():
         stmt = select(Job).where(due, Job.run_at <= now).order_by(Job.run_at, Job.id).limit(limit)
-        if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
         claimed = []
-        for job in session.scalars(stmt).all():
+        for job in session.scalars(skip_locked(session, stmt)).all():
             attempt = job.attempts + 1
             # Compare-and-set: a concurrent claimer that got there first makes rowcount 0.
             taken = session.execute(

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import OutboundSettings, Settings
+from core.db import skip_locked
 from core.metrics import OUTBOUND
 from core.models import Contact, Outbox, utcnow
 
@@ -75,9 +76,7 @@ def deliver_due(sessions: sessionmaker[Session], settings: Settings, limit: int 
     with sessions() as session, session.begin():
         stmt = (select(Outbox).where(Outbox.state == "pending", Outbox.next_attempt_at <= utcnow())
                 .order_by(Outbox.id).limit(limit))
-        if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        for row in session.scalars(stmt):
+        for row in session.scalars(skip_locked(session, stmt)):
             sent += _deliver_row(session, settings, row)
     return sent
 

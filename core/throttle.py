@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from core.db import dialect_insert
 from core.models import Throttle, aware, utcnow
 
 
@@ -25,8 +24,7 @@ def hit(session: Session, key: str, window: timedelta) -> None:
     row = session.get(Throttle, key[:400])
     if row is None:
         # Two first attempts may race (two web processes): insert-or-ignore, then count on the row.
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.execute(insert(Throttle).values(key=key[:400], window_start=now, count=0)
+        session.execute(dialect_insert(session)(Throttle).values(key=key[:400], window_start=now, count=0)
                         .on_conflict_do_nothing(index_elements=["key"]))
         row = session.get(Throttle, key[:400], populate_existing=True)
     if aware(row.window_start) + window <= now:

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from core import jobs, notify
 from core.config import Settings
+from core.db import dialect_insert
 from core.mail.autoreply import automatic_reason
 from core.mail.bounce import BounceReport, bounce_report
 from core.mail.parse import ParsedMail
@@ -41,17 +40,13 @@ def new_reference() -> str:
     return "PD-" + secrets.token_hex(4).upper()
 
 
-def _insert(session: Session):
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def contact_for(session: Session, email: str, name: str = "") -> Contact:
     """The contact with this address, created if new (safe against a concurrent insert)."""
     email = email.strip().lower()
     contact = session.scalar(select(Contact).where(Contact.email == email))
     if contact is not None:
         return contact
-    stmt = _insert(session)(Contact).values(email=email, name=name, role="customer", active=True,
+    stmt = dialect_insert(session)(Contact).values(email=email, name=name, role="customer", active=True,
                                             undeliverable=False, created_at=utcnow())
     session.execute(stmt.on_conflict_do_nothing(index_elements=["email"]))
     return session.scalar(select(Contact).where(Contact.email == email))
@@ -59,7 +54,7 @@ def contact_for(session: Session, email: str, name: str = "") -> Contact:
 
 def _store_blob(session: Session, data: bytes) -> str:
     sha = hashlib.sha256(data).hexdigest()
-    stmt = _insert(session)(Blob).values(sha256=sha, size=len(data), data=data)
+    stmt = dialect_insert(session)(Blob).values(sha256=sha, size=len(data), data=data)
     session.execute(stmt.on_conflict_do_nothing(index_elements=["sha256"]))
     return sha
 

@@ -9,10 +9,9 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.db import dialect_insert, skip_locked
 from core.mail.parse import content_hash, quick_message_id
 from core.metrics import MAILS
 from core.models import RawMail, utcnow
@@ -40,8 +39,7 @@ def put(sessions: sessionmaker[Session], raw: bytes, door: str, envelope_from: s
     """Store the bytes durably (committed) and say whether this mail was already here."""
     key = dedupe_key(raw)
     with sessions() as session, session.begin():
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = insert(RawMail).values(
+        stmt = dialect_insert(session)(RawMail).values(
             dedupe_key=key, door=door, envelope_from=envelope_from[:998],
             envelope_to=",".join(envelope_to), raw=raw, state="pending", attempts=0, last_error="",
             received_at=utcnow(),
@@ -59,9 +57,7 @@ def put(sessions: sessionmaker[Session], raw: bytes, door: str, envelope_from: s
 def claim(session: Session, limit: int) -> list[RawMail]:
     """Pending mails, oldest first, locked for this transaction (skipped by other workers on PostgreSQL)."""
     stmt = select(RawMail).where(RawMail.state == "pending").order_by(RawMail.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    return list(session.scalars(stmt))
+    return list(session.scalars(skip_locked(session, stmt)))
 
 
 def pending_count(session: Session) -> int:

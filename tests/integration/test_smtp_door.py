@@ -77,20 +77,19 @@ def test_oversize_mail_is_refused_with_552(db_url, tmp_path):
     desk.engine.dispose()
 
 
-def _break_spool_inserts(desk) -> None:
-    """Make every insert into the spool fail inside the database (a real store failure)."""
+def _fail_inserts(desk, table: str, error: str) -> None:
+    """Make every insert into `table` fail inside the database (a real store failure, no monkeypatching)."""
     with desk.engine.begin() as conn:
         if desk.engine.dialect.name == "postgresql":
             conn.execute(text("CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN "
-                              "RAISE EXCEPTION 'disk on fire'; END $$ LANGUAGE plpgsql"))
-            conn.execute(text("CREATE TRIGGER boom BEFORE INSERT ON raw_mail FOR EACH ROW EXECUTE FUNCTION boom()"))
+                              f"RAISE EXCEPTION '{error}'; END $$ LANGUAGE plpgsql"))
+            conn.execute(text(f"CREATE TRIGGER boom BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION boom()"))
         else:
-            conn.execute(text("CREATE TRIGGER boom BEFORE INSERT ON raw_mail "
-                              "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"))
+            conn.execute(text(f"CREATE TRIGGER boom BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, '{error}'); END"))
 
 
 def test_store_failure_during_data_answers_451_and_stores_nothing(desk):
-    _break_spool_inserts(desk)
+    _fail_inserts(desk, "raw_mail", "disk on fire")
     with SmtpDoor(desk) as door:
         code, msg = _send(door.port, PLAIN)
     assert code == 451 and msg.startswith(b"4.3.0")
@@ -100,13 +99,7 @@ def test_store_failure_during_data_answers_451_and_stores_nothing(desk):
 
 def test_processing_failure_keeps_the_mail_and_half_stores_nothing(desk):
     """250 once spooled; a failure while opening the ticket rolls back the whole ticket."""
-    with desk.engine.begin() as conn:
-        if desk.engine.dialect.name == "postgresql":
-            conn.execute(text("CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN "
-                              "RAISE EXCEPTION 'boom'; END $$ LANGUAGE plpgsql"))
-            conn.execute(text("CREATE TRIGGER boom BEFORE INSERT ON message FOR EACH ROW EXECUTE FUNCTION boom()"))
-        else:
-            conn.execute(text("CREATE TRIGGER boom BEFORE INSERT ON message BEGIN SELECT RAISE(ABORT, 'boom'); END"))
+    _fail_inserts(desk, "message", "boom")
     with SmtpDoor(desk) as door:
         code, _ = _send(door.port, PLAIN)
         assert code == 250
