@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.mail import tokens
-from core.mail.compose import OutgoingMail, build_mail, header_safe
+from core.mail.compose import OutgoingMail, build_mail, header_safe, mailable
 from core.models import AccessLink, Contact, Message, Outbox, Ticket, utcnow
 from core.routing import TAG_RE
 
@@ -62,6 +62,10 @@ def queue_acknowledgement(session: Session, settings: Settings, ticket: Ticket, 
     if _automatic_replies_recently(session, settings, requester.email) >= settings.intake.autoreply_limit:
         log.info("ticket %s: no acknowledgement, %s reached the automatic-reply limit", ticket.id, requester.email)
         return False
+    if not mailable(requester.email):
+        log.warning("ticket %s: no acknowledgement to %r, an address we cannot write into a mail", ticket.id,
+                    requester.email, extra={"ticket_id": ticket.id})
+        return False
     link = create_access_link(session, settings, ticket, requester)
     text = render("acknowledgement.txt", ticket=ticket, name=requester.name, link=link,
                   site_name="Postdesk support")
@@ -73,8 +77,13 @@ def queue_acknowledgement(session: Session, settings: Settings, ticket: Ticket, 
 
 def queue_mail(session: Session, settings: Settings, ticket: Ticket, to: Contact, *, purpose: str,
                subject: str, text: str, answering: Message | None, automatic: str = "",
-               html: str = "") -> Outbox:
-    """Compose a mail on a ticket's thread (signed Message-ID and Reply-To) into the outbox."""
+               html: str = "") -> Outbox | None:
+    """Compose a mail on a ticket's thread (signed Message-ID and Reply-To) into the outbox;
+    None when the address cannot be written into a mail (logged, nothing queued)."""
+    if not mailable(to.email):
+        log.warning("ticket %s: no %s mail to %r, an address we cannot write into a mail", ticket.id,
+                    purpose, to.email, extra={"ticket_id": ticket.id})
+        return None
     secret = settings.web.secret_key
     sender = settings.from_address
     domain = sender.rpartition("@")[2]

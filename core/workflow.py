@@ -125,7 +125,8 @@ def reply_as_agent(session: Session, settings: Settings, ticket: Ticket, agent: 
     for person in _recipients(session, ticket):
         row = notify.queue_mail(session, settings, ticket, person, purpose="reply", subject=message.subject,
                                 text=body, html=html, answering=answering)
-        message.message_id = message.message_id or row.message_id
+        if row is not None:
+            message.message_id = message.message_id or row.message_id
     return message
 
 

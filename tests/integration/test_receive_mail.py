@@ -202,3 +202,13 @@ def test_reply_long_after_closing_opens_a_new_ticket_when_configured(desk):
         s.commit()
     recent = receive(desk, mail("Re: Help", "Again.", headers="In-Reply-To: <old@example.org>\n"))
     assert recent.ticket_id == first.ticket_id  # closed only two days ago: reopened
+
+
+def test_a_sender_we_cannot_write_to_still_gets_a_ticket_and_no_acknowledgement(desk):
+    # An internationalised local part (RFC 6532) cannot be addressed without SMTPUTF8, which
+    # we do not send: the mail is stored all the same, never quarantined over its answer.
+    got = receive(desk, mail(sender="jürgen@example.org"), envelope_from="jürgen@example.org")
+    assert got.created and not got.acknowledged
+    assert outbox_count(desk) == 0
+    with desk.sessions() as s:
+        assert s.get(Ticket, got.ticket_id).requester.email == "jürgen@example.org"

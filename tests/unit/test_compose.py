@@ -4,7 +4,7 @@ import email.policy
 import pytest
 
 from core.errors import HeaderInjection
-from core.mail.compose import OutgoingMail, build_mail, header_safe
+from core.mail.compose import OutgoingMail, build_mail, header_safe, mailable
 
 
 def _mail(**kw) -> OutgoingMail:
@@ -44,3 +44,42 @@ def test_threading_headers_and_alternative_html():
     assert msg["References"] == "<m0@example.org> <m1@example.org>"
     assert msg.get_body(("html",)).get_content().strip() == "<p>Body</p>"
     assert b"\r\n" in raw and b"\n\n" not in raw.replace(b"\r\n", b"")
+
+
+def test_international_domain_is_written_in_idna_and_names_and_subjects_in_rfc2047():
+    raw = build_mail(_mail(to="ann@bäckerei.example", to_name="Zoë Müller", subject="Grüße – Drucker brennt"))
+    assert raw.isascii()
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["To"].addresses[0].domain == "xn--bckerei-5wa.example"
+    assert msg["To"].addresses[0].display_name == "Zoë Müller"
+    assert msg["Subject"] == "Grüße – Drucker brennt"
+
+
+def test_long_headers_are_folded_and_unfold_to_the_same_value():
+    subject = "word " * 40 + "x" * 120
+    refs = tuple(f"r{i}.{'a' * 30}@example.org" for i in range(8))
+    raw = build_mail(_mail(subject=subject.strip(), references=refs, in_reply_to=refs[-1]))
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert all(len(line) <= 998 for line in head.split(b"\r\n"))
+    assert max(len(line) for line in head.split(b"\r\n") if not line.startswith(b"Subject: word")) <= 130
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["Subject"] == subject.strip()
+    assert msg["References"].split() == [f"<{r}>" for r in refs]
+
+
+@pytest.mark.parametrize("text", ["plain ascii\nsecond line", "Grüße aus Köln\n" + "x" * 200, "שלום " * 50])
+def test_body_round_trips_whatever_its_encoding(text):
+    raw = build_mail(_mail(text=text, html=f"<p>{text}</p>"))
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    def content(kind: str) -> str:  # what a reader sees: the CRLF of the wire as plain line ends
+        return msg.get_body((kind,)).get_content().replace("\r\n", "\n").rstrip("\n")
+
+    assert content("plain") == text
+    assert content("html") == f"<p>{text}</p>"
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n"))
+
+
+@pytest.mark.parametrize("address, ok", [("ann@example.org", True), ("ann@bäckerei.example", True),
+                                          ("jürgen@example.org", False), ('"a b"@example.org', False)])
+def test_mailable_says_which_addresses_a_mail_can_be_written_to(address, ok):
+    assert mailable(address) is ok
