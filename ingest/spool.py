@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import dialect_insert, skip_locked
@@ -54,10 +54,72 @@ def put(sessions: sessionmaker[Session], raw: bytes, door: str, envelope_from: s
     return Spooled(existing, duplicate=True)
 
 
-def claim(session: Session, limit: int) -> list[RawMail]:
-    """Pending mails, oldest first, locked for this transaction (skipped by other workers on PostgreSQL)."""
-    stmt = select(RawMail).where(RawMail.state == "pending").order_by(RawMail.id).limit(limit)
-    return list(session.scalars(skip_locked(session, stmt)))
+@dataclass(frozen=True)
+class Pending:
+    """A spooled mail as the worker needs it: plain values, no ORM state to flush."""
+    id: int
+    door: str
+    envelope_from: str
+    envelope_to: str
+    raw: bytes
+    attempts: int
+
+
+_PENDING_COLUMNS = (RawMail.id, RawMail.door, RawMail.envelope_from, RawMail.envelope_to, RawMail.raw,
+                    RawMail.attempts)
+
+
+def claim(session: Session, limit: int) -> list[Pending]:
+    """Pending mails, oldest first, locked for this transaction (skipped by other workers on PostgreSQL;
+    on SQLite the write lock taken at BEGIN IMMEDIATE already serialises workers)."""
+    stmt = select(*_PENDING_COLUMNS).where(RawMail.state == "pending").order_by(RawMail.id).limit(limit)
+    return [Pending(*row) for row in session.execute(skip_locked(session, stmt))]
+
+
+def still_pending(session: Session, ids: list[int]) -> set[int]:
+    """Which of these mails no other worker has settled meanwhile (locked on PostgreSQL)."""
+    if not ids:
+        return set()
+    stmt = select(RawMail.id).where(RawMail.id.in_(ids), RawMail.state == "pending")
+    return set(session.scalars(skip_locked(session, stmt)))
+
+
+def claim_one(session: Session, raw_id: int) -> Pending | None:
+    """One mail by id unless it is done already (a quarantined one too: replay), locked on PostgreSQL."""
+    stmt = select(*_PENDING_COLUMNS).where(RawMail.id == raw_id, RawMail.state != "done")
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).first()
+    return Pending(*row) if row is not None else None
+
+
+_SETTLE = (update(RawMail).where(RawMail.id == bindparam("raw_id"))
+           .values(state=bindparam("new_state"), attempts=bindparam("new_attempts"),
+                   last_error=bindparam("error"), processed_at=bindparam("at"))
+           .execution_options(synchronize_session=False))
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What became of a claimed mail: done, quarantined, or (state pending) failed and to be retried."""
+    id: int
+    door: str
+    state: str
+    attempts: int
+    error: str = ""
+
+
+def record(session: Session, settled: list[Settled]) -> None:
+    """Write the outcome of a batch in one statement (executemany) in the caller's transaction."""
+    if not settled:
+        return
+    now = utcnow()
+    session.connection().execute(_SETTLE, [
+        {"raw_id": s.id, "new_state": s.state, "new_attempts": s.attempts, "error": s.error[:2000],
+         "at": None if s.state == "pending" else now} for s in settled])
+    for s in settled:
+        if s.state == "quarantined":
+            MAILS.labels(s.door, "quarantined").inc()
 
 
 def pending_count(session: Session) -> int:

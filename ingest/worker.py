@@ -1,7 +1,11 @@
-"""Drains the spool: claim → parse → core.tickets.receive_mail → done, one savepoint per mail.
+"""Drains the spool: claim → parse → core.tickets.receive_mail → done.
 
-A mail whose processing raises is retried on later passes; after `max_attempts` it is
-quarantined with its error, never deleted, and the others keep flowing.
+Mails are parsed before the write transaction (on SQLite that is the database's one write
+lock, which the SMTP door needs for every mail it accepts), then a batch is stored in one
+transaction and one commit. Should any mail of the batch raise, the batch is rolled back and
+its mails are processed again one by one, each in its own savepoint, so one bad mail costs
+only itself: it is retried on later passes and, after `max_attempts`, quarantined with its
+error, never deleted, while the others keep flowing.
 """
 from __future__ import annotations
 
@@ -11,12 +15,12 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import Settings
+from core.db import is_postgresql
 from core.errors import SenderError
-from core.mail.parse import parse_mail
-from core.metrics import MAILS
-from core.models import RawMail, utcnow
+from core.mail.parse import ParsedMail, parse_mail
 from core.tickets import Received, receive_mail
 from ingest import spool
+from ingest.spool import Pending, Settled
 
 log = logging.getLogger(__name__)
 
@@ -29,34 +33,18 @@ class Outcome:
     quarantined: bool = False
 
 
-def process_row(session: Session, settings: Settings, row: RawMail) -> Outcome:
-    """Process one claimed mail inside a savepoint; record failures on the row."""
-    row.attempts += 1
+@dataclass(frozen=True)
+class _Parsed:
+    row: Pending
+    mail: ParsedMail | None
+    error: Exception | None = None
+
+
+def _parse(row: Pending) -> _Parsed:
     try:
-        with session.begin_nested():
-            received = receive_mail(session, settings, row, parse_mail(row.raw))
-    except SenderError as exc:
-        # The mail itself is at fault: no retry will help.
-        log.info("raw_mail %s quarantined: %s", row.id, exc)
-        return _quarantine(row, str(exc))
-    except Exception as exc:  # ours: log, retry later, quarantine after max_attempts
-        log.exception("raw_mail %s failed (attempt %s)", row.id, row.attempts)
-        if row.attempts >= settings.intake.max_attempts:
-            return _quarantine(row, f"{type(exc).__name__}: {exc}")
-        row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        return Outcome(row.id, None, row.last_error)
-    row.state = "done"
-    row.processed_at = utcnow()
-    row.last_error = ""
-    return Outcome(row.id, received)
-
-
-def _quarantine(row: RawMail, error: str) -> Outcome:
-    MAILS.labels(row.door, "quarantined").inc()
-    row.state = "quarantined"
-    row.last_error = error[:2000]
-    row.processed_at = utcnow()
-    return Outcome(row.id, None, error, quarantined=True)
+        return _Parsed(row, parse_mail(row.raw))
+    except Exception as exc:  # a SenderError quarantines at once, anything else is retried
+        return _Parsed(row, None, exc)
 
 
 def drain(sessions: sessionmaker[Session], settings: Settings, batch: int = 50,
@@ -65,11 +53,9 @@ def drain(sessions: sessionmaker[Session], settings: Settings, batch: int = 50,
     outcomes: list[Outcome] = []
     done_batches = 0
     while max_batches is None or done_batches < max_batches:
-        with sessions() as session, session.begin():
-            rows = spool.claim(session, batch)
-            if not rows:
-                break
-            results = [process_row(session, settings, row) for row in rows]
+        results = _drain_batch(sessions, settings, batch)
+        if not results:
+            break
         outcomes.extend(results)
         done_batches += 1
         if all(r.error and not r.quarantined for r in results):
@@ -77,10 +63,69 @@ def drain(sessions: sessionmaker[Session], settings: Settings, batch: int = 50,
     return outcomes
 
 
+def _drain_batch(sessions: sessionmaker[Session], settings: Settings, size: int) -> list[Outcome]:
+    if is_postgresql(sessions.kw["bind"]):
+        # Row locks (SKIP LOCKED) keep other workers off this batch while it is parsed and stored.
+        with sessions() as session, session.begin():
+            return _process_batch(session, settings, [_parse(row) for row in spool.claim(session, size)])
+    with sessions() as session, session.begin():
+        rows = spool.claim(session, size)
+    parsed = [_parse(row) for row in rows]  # outside the write lock
+    with sessions() as session, session.begin():
+        alive = spool.still_pending(session, [row.id for row in rows])
+        return _process_batch(session, settings, [p for p in parsed if p.row.id in alive])
+
+
+def _process_batch(session: Session, settings: Settings, items: list[_Parsed]) -> list[Outcome]:
+    """Store every parsed mail in the caller's transaction and record what became of each."""
+    if not items:
+        return []
+    try:
+        with session.begin_nested():
+            settled = [_store(session, settings, item) for item in items]
+    except Exception:
+        log.info("a batch of %s mails failed; storing them one by one", len(items))
+        settled = [_store_alone(session, settings, item) for item in items]
+    spool.record(session, [s for s, _ in settled])
+    return [outcome for _, outcome in settled]
+
+
+def _store(session: Session, settings: Settings, item: _Parsed) -> tuple[Settled, Outcome]:
+    if item.error is not None:
+        raise item.error
+    received = receive_mail(session, settings, item.row, item.mail)
+    return Settled(item.row.id, item.row.door, "done", item.row.attempts + 1), Outcome(item.row.id, received)
+
+
+def _store_alone(session: Session, settings: Settings, item: _Parsed) -> tuple[Settled, Outcome]:
+    """One mail in its own savepoint; a failure is recorded, never raised."""
+    row = item.row
+    attempts = row.attempts + 1
+    try:
+        with session.begin_nested():
+            return _store(session, settings, item)
+    except SenderError as exc:  # the mail itself is at fault: no retry will help
+        log.info("raw_mail %s quarantined: %s", row.id, exc)
+        return _quarantine(row, attempts, str(exc))
+    except Exception as exc:  # ours: log, retry later, quarantine after max_attempts
+        log.error("raw_mail %s failed (attempt %s)", row.id, attempts, exc_info=exc)
+        error = f"{type(exc).__name__}: {exc}"
+        if attempts >= settings.intake.max_attempts:
+            return _quarantine(row, attempts, error)
+        return Settled(row.id, row.door, "pending", attempts, error), Outcome(row.id, None, error[:2000])
+
+
+def _quarantine(row: Pending, attempts: int, error: str) -> tuple[Settled, Outcome]:
+    return (Settled(row.id, row.door, "quarantined", attempts, error),
+            Outcome(row.id, None, error, quarantined=True))
+
+
 def process_one(sessions: sessionmaker[Session], settings: Settings, raw_id: int) -> Outcome:
     """Process one spooled mail now (the `ingest` pipe and replay use this)."""
     with sessions() as session, session.begin():
-        row = session.get(RawMail, raw_id, with_for_update=session.get_bind().dialect.name == "postgresql")
-        if row is None or row.state == "done":
+        row = spool.claim_one(session, raw_id)
+        if row is None:
             return Outcome(raw_id, None)
-        return process_row(session, settings, row)
+        settled, outcome = _store_alone(session, settings, _parse(row))
+        spool.record(session, [settled])
+        return outcome
