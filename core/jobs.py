@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db import skip_locked
+from core.db import insert_row, skip_locked
 from core.metrics import JOB_SECONDS
 from core.models import Job, utcnow
 
@@ -40,18 +40,19 @@ class ClaimedJob:
         return self.attempts >= self.max_attempts
 
 
-def enqueue(session: Session, kind: str, ticket_id: int | None, max_attempts: int = 5) -> Job:
-    """Add a job in the caller's transaction (so it exists only if the change that needs it commits).
-    A job of the same kind already waiting for the ticket covers this one too (a burst of replies
-    is summarised once)."""
+_WAITING = select(Job.id).where(Job.kind == bindparam("kind"), Job.ticket_id == bindparam("ticket_id"),
+                                Job.state == "pending", Job.attempts == 0).limit(1)
+
+
+def enqueue(session: Session, kind: str, ticket_id: int | None, max_attempts: int = 5) -> int:
+    """Add a job in the caller's transaction (so it exists only if the change that needs it commits);
+    returns its id. A job of the same kind already waiting for the ticket covers this one too (a
+    burst of replies is summarised once)."""
     if ticket_id is not None:
-        waiting = session.scalar(select(Job).where(Job.kind == kind, Job.ticket_id == ticket_id,
-                                                   Job.state == "pending", Job.attempts == 0).limit(1))
+        waiting = session.connection().execute(_WAITING, {"kind": kind, "ticket_id": ticket_id}).scalar()
         if waiting is not None:
             return waiting
-    job = Job(kind=kind, ticket_id=ticket_id, max_attempts=max_attempts)
-    session.add(job)
-    return job
+    return insert_row(session, Job, {"kind": kind, "ticket_id": ticket_id, "max_attempts": max_attempts})
 
 
 def claim(sessions: sessionmaker[Session], limit: int = 10) -> list[ClaimedJob]:

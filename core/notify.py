@@ -3,21 +3,45 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.mail import tokens
 from core.mail.compose import OutgoingMail, build_mail, header_safe, mailable
-from core.models import AccessLink, Contact, Message, Outbox, Ticket, utcnow
+from core.db import insert_row
+from core.models import AccessLink, Contact, Outbox, utcnow
 from core.routing import TAG_RE
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+class ThreadTicket(Protocol):
+    """What a mail on a ticket's thread needs of the ticket (a Ticket, or intake's OpenedTicket)."""
+    id: int
+    reference: str
+    subject: str
+
+
+class AnsweredMessage(Protocol):
+    """What an answer needs of the message it answers (a Message, or intake's StoredMessage)."""
+    subject: str
+    message_id: str | None
+    references: str
+
+
+@dataclass(frozen=True)
+class Queued:
+    """An outbox row just written."""
+    id: int
+    message_id: str
 
 
 @lru_cache(maxsize=1)
@@ -31,7 +55,7 @@ def render(template: str, **context) -> str:
     return _mail_templates().get_template(template).render(**context)
 
 
-def tagged_subject(ticket: Ticket, subject: str) -> str:
+def tagged_subject(ticket: ThreadTicket, subject: str) -> str:
     """'[#N] subject', without doubling a tag that is already there."""
     subject = header_safe(subject) or ticket.subject
     found = TAG_RE.search(subject)
@@ -40,21 +64,24 @@ def tagged_subject(ticket: Ticket, subject: str) -> str:
     return f"[#{ticket.id}] {subject}"
 
 
-def create_access_link(session: Session, settings: Settings, ticket: Ticket, contact: Contact) -> str:
+def create_access_link(session: Session, settings: Settings, ticket: ThreadTicket, contact: Contact) -> str:
     """A fresh no-login link to the ticket for this person; only its hash is stored."""
     token, token_hash = tokens.new_link_token()
-    session.add(AccessLink(token_hash=token_hash, ticket_id=ticket.id, contact_id=contact.id,
-                           expires_at=utcnow() + timedelta(days=settings.web.link_days)))
+    insert_row(session, AccessLink, {"token_hash": token_hash, "ticket_id": ticket.id, "contact_id": contact.id,
+                                     "expires_at": utcnow() + timedelta(days=settings.web.link_days)})
     return f"{settings.base_url}/t/{token}"
+
+
+_ACKS_SINCE = select(func.count(Outbox.id)).where(
+    Outbox.rcpt_to == bindparam("rcpt"), Outbox.purpose == "acknowledgement", Outbox.created_at >= bindparam("since"))
 
 
 def _automatic_replies_recently(session: Session, settings: Settings, recipient: str) -> int:
     since = utcnow() - timedelta(minutes=settings.intake.autoreply_window_minutes)
-    return session.scalar(select(func.count(Outbox.id)).where(
-        Outbox.rcpt_to == recipient, Outbox.purpose == "acknowledgement", Outbox.created_at >= since)) or 0
+    return session.connection().execute(_ACKS_SINCE, {"rcpt": recipient, "since": since}).scalar() or 0
 
 
-def queue_acknowledgement(session: Session, settings: Settings, ticket: Ticket, inbound: Message,
+def queue_acknowledgement(session: Session, settings: Settings, ticket: ThreadTicket, inbound: AnsweredMessage,
                           requester: Contact) -> bool:
     """Write the acknowledgement of a new ticket to the outbox; False when it must not be sent."""
     if requester.undeliverable:
@@ -75,9 +102,9 @@ def queue_acknowledgement(session: Session, settings: Settings, ticket: Ticket, 
     return True
 
 
-def queue_mail(session: Session, settings: Settings, ticket: Ticket, to: Contact, *, purpose: str,
-               subject: str, text: str, answering: Message | None, automatic: str = "",
-               html: str = "") -> Outbox | None:
+def queue_mail(session: Session, settings: Settings, ticket: ThreadTicket, to: Contact, *, purpose: str,
+               subject: str, text: str, answering: AnsweredMessage | None, automatic: str = "",
+               html: str = "") -> Queued | None:
     """Compose a mail on a ticket's thread (signed Message-ID and Reply-To) into the outbox;
     None when the address cannot be written into a mail (logged, nothing queued)."""
     if not mailable(to.email):
@@ -102,7 +129,6 @@ def queue_mail(session: Session, settings: Settings, ticket: Ticket, to: Contact
         message_id=message_id, in_reply_to=in_reply_to, references=refs,
         reply_to=tokens.sign_reply_address(secret, sender, ticket.id, to.email),
         extra_headers=tuple(headers)))
-    row = Outbox(ticket_id=ticket.id, purpose=purpose, message_id=message_id, mail_from=sender,
-                 rcpt_to=to.email, raw=raw)
-    session.add(row)
-    return row
+    row_id = insert_row(session, Outbox, {"ticket_id": ticket.id, "purpose": purpose, "message_id": message_id,
+                                          "mail_from": sender, "rcpt_to": to.email, "raw": raw})
+    return Queued(row_id, message_id)

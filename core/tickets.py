@@ -2,24 +2,27 @@
 causes into the outbox; the caller commits, so change and mail land together or not at all."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from typing import Protocol
+
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from core import jobs, notify
 from core.config import Settings
-from core.db import dialect_insert
+from core.db import insert_or_ignore, insert_row
 from core.mail.autoreply import automatic_reason
 from core.mail.bounce import BounceReport, bounce_report
 from core.mail.parse import ParsedMail
 from core.mail.reply_text import visible_reply_text
 from core.mail.tokens import loop_token
-from core.models import Attachment, Blob, Contact, Event, Follower, Message, RawMail, Ticket, aware, utcnow
+from core.models import Attachment, Blob, Contact, Event, Follower, Message, Ticket, aware, utcnow
 from core.routing import Route, route_mail, ticket_of_msgid
 
 log = logging.getLogger(__name__)
@@ -36,30 +39,58 @@ class Received:
     automatic: str
 
 
+class SpooledMail(Protocol):
+    """What intake needs of a spooled mail (a RawMail row, or the worker's plain copy of one)."""
+    id: int
+    door: str
+    envelope_from: str
+    envelope_to: str
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class OpenedTicket:
+    """The fields of a ticket intake just inserted (a plain value: no ORM object to load or flush)."""
+    id: int
+    reference: str
+    subject: str
+    requester_id: int
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """The fields of a stored inbound mail an answer to it needs."""
+    id: int
+    subject: str
+    message_id: str | None
+    references: str
+
+
 def new_reference() -> str:
     return "PD-" + secrets.token_hex(4).upper()
+
+
+_CONTACT_BY_EMAIL = select(Contact).where(Contact.email == bindparam("email"))
 
 
 def contact_for(session: Session, email: str, name: str = "") -> Contact:
     """The contact with this address, created if new (safe against a concurrent insert)."""
     email = email.strip().lower()
-    contact = session.scalar(select(Contact).where(Contact.email == email))
+    contact = session.execute(_CONTACT_BY_EMAIL, {"email": email}).scalar()
     if contact is not None:
         return contact
-    stmt = dialect_insert(session)(Contact).values(email=email, name=name, role="customer", active=True,
-                                            undeliverable=False, created_at=utcnow())
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["email"]))
-    return session.scalar(select(Contact).where(Contact.email == email))
+    insert_or_ignore(session, Contact, ("email",), {"email": email, "name": name, "role": "customer",
+                                                    "active": True, "undeliverable": False})
+    return session.execute(_CONTACT_BY_EMAIL, {"email": email}).scalar_one()
 
 
 def _store_blob(session: Session, data: bytes) -> str:
     sha = hashlib.sha256(data).hexdigest()
-    stmt = dialect_insert(session)(Blob).values(sha256=sha, size=len(data), data=data)
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["sha256"]))
+    insert_or_ignore(session, Blob, ("sha256",), {"sha256": sha, "size": len(data), "data": data})
     return sha
 
 
-def receive_mail(session: Session, settings: Settings, raw: RawMail, mail: ParsedMail) -> Received:
+def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: ParsedMail) -> Received:
     """Store an inbound mail on the ticket it answers, or open a ticket and acknowledge it."""
     own = frozenset(a.lower() for a in settings.smtp.addresses)
     domain = settings.from_address.rpartition("@")[2]
@@ -78,10 +109,9 @@ def receive_mail(session: Session, settings: Settings, raw: RawMail, mail: Parse
     message = _store_message(session, ticket, raw, mail, sender, route.matched_by, automatic=bool(reason),
                              visible=mail.text if created else visible_reply_text(mail.text))
     _add_followers(session, ticket, mail, own, sender)
-    if not created:
+    if isinstance(ticket, Ticket):
         _reopen_on_reply(session, ticket, sender, automatic=bool(reason))
-    ticket.updated_at = utcnow()
-    session.flush()
+        ticket.updated_at = utcnow()
     if created or not reason:
         jobs.enqueue(session, "triage", ticket.id)  # a thread summary follows every human reply
     acknowledged = False
@@ -93,23 +123,25 @@ def receive_mail(session: Session, settings: Settings, raw: RawMail, mail: Parse
     return Received(ticket.id, message.id, route.matched_by, created, acknowledged, reason)
 
 
-def _store_message(session: Session, ticket: Ticket, raw: RawMail, mail: ParsedMail, sender: Contact,
-                   matched_by: str, automatic: bool, visible: str) -> Message:
-    message = Message(
-        ticket=ticket, kind="mail", direction="in", author_id=sender.id,
-        from_address=mail.from_address or raw.envelope_from, subject=mail.subject,
-        message_id=mail.message_id or None, in_reply_to=" ".join(mail.in_reply_to),
-        references=" ".join(mail.references), body_text=mail.text, visible_text=visible,
-        body_html=mail.html, raw_mail_id=raw.id, matched_by=matched_by, automatic=automatic)
-    session.add(message)
+def _store_message(session: Session, ticket: Ticket | OpenedTicket, raw: SpooledMail, mail: ParsedMail,
+                   sender: Contact, matched_by: str, automatic: bool, visible: str) -> StoredMessage:
+    message_id = insert_row(session, Message, {
+        "ticket_id": ticket.id, "kind": "mail", "direction": "in", "author_id": sender.id,
+        "from_address": mail.from_address or raw.envelope_from, "subject": mail.subject,
+        "message_id": mail.message_id or None, "in_reply_to": " ".join(mail.in_reply_to),
+        "references": " ".join(mail.references), "body_text": mail.text, "visible_text": visible,
+        "body_html": mail.html, "raw_mail_id": raw.id, "matched_by": matched_by, "automatic": automatic})
     for att in mail.attachments:
-        message.attachments.append(Attachment(
-            filename=att.filename[:500], content_type=att.content_type[:200], content_id=att.content_id,
-            inline=att.inline, size=len(att.data), blob_sha256=_store_blob(session, att.data)))
-    return message
+        insert_row(session, Attachment, {
+            "message_id": message_id, "filename": att.filename[:500], "content_type": att.content_type[:200],
+            "content_id": att.content_id, "inline": att.inline, "size": len(att.data),
+            "blob_sha256": _store_blob(session, att.data)})
+    if isinstance(ticket, Ticket):
+        session.expire(ticket, ["messages"])  # written past the unit of work: reload the thread when asked
+    return StoredMessage(message_id, mail.subject, mail.message_id or None, " ".join(mail.references))
 
 
-def _receive_bounce(session: Session, settings: Settings, raw: RawMail, mail: ParsedMail, sender: Contact,
+def _receive_bounce(session: Session, settings: Settings, raw: SpooledMail, mail: ParsedMail, sender: Contact,
                     bounce: BounceReport) -> Received:
     """A delivery status notification: mark failed recipients undeliverable, link it to the ticket of
     the mail that bounced, never open a ticket and never answer."""
@@ -142,18 +174,21 @@ def is_support_address(address: str, own: frozenset[str]) -> bool:
     return address.lower() in own or f"{local.split('+', 1)[0]}@{domain}" in own
 
 
-def _open_ticket(session: Session, mail: ParsedMail, requester: Contact, mentions: int | None) -> Ticket:
-    ticket = Ticket(reference=new_reference(), subject=mail.subject or "(no subject)",
-                    requester_id=requester.id, status="new", priority="medium", category="general")
-    session.add(ticket)
-    session.flush()
-    session.add(Event(ticket_id=ticket.id, kind="created", source="mail", actor_id=requester.id))
+def _open_ticket(session: Session, mail: ParsedMail, requester: Contact, mentions: int | None) -> OpenedTicket:
+    now = utcnow()
+    opened = OpenedTicket(0, new_reference(), mail.subject or "(no subject)", requester.id)
+    ticket_id = insert_row(session, Ticket, {
+        "reference": opened.reference, "subject": opened.subject, "requester_id": requester.id, "status": "new",
+        "priority": "medium", "category": "general", "created_at": now, "updated_at": now})
+    insert_row(session, Event, {"ticket_id": ticket_id, "kind": "created", "source": "mail",
+                                "actor_id": requester.id, "created_at": now})
     if mentions is not None:
-        session.add(Event(ticket_id=ticket.id, kind="mentions", new_value=str(mentions), source="rule"))
-    return ticket
+        insert_row(session, Event, {"ticket_id": ticket_id, "kind": "mentions", "new_value": str(mentions),
+                                    "source": "rule", "created_at": now})
+    return dataclasses.replace(opened, id=ticket_id)
 
 
-def _add_followers(session: Session, ticket: Ticket, mail: ParsedMail, own: frozenset[str],
+def _add_followers(session: Session, ticket: Ticket | OpenedTicket, mail: ParsedMail, own: frozenset[str],
                    sender: Contact) -> None:
     for address in dict.fromkeys((*mail.to, *mail.cc)):
         if is_support_address(address, own):

@@ -123,11 +123,10 @@ def test_quarantine_lists_held_mail_and_replay_puts_it_back_for_the_worker(admin
 
 def test_dead_job_is_listed_and_retry_makes_it_due_now(admin, desk):
     with desk.sessions() as s, s.begin():
-        dead = jobs.enqueue(s, "triage", None)
-        alive = jobs.enqueue(s, "triage", None)
-        s.flush()
+        dead_id = jobs.enqueue(s, "triage", None)
+        alive_id = jobs.enqueue(s, "triage", None)
+        dead = s.get(Job, dead_id)
         dead.state, dead.attempts, dead.last_error = "dead", 5, "ProviderError: 503 from Mistral"
-        dead_id, alive_id = dead.id, alive.id
     page = admin.get("/admin/jobs", headers=HTML).text
     assert re.findall(r'data-job="(\d+)"', page) == [str(dead_id)] and "503 from Mistral" in page
     done = post_form(admin, "/admin/jobs", f"/admin/jobs/{dead_id}/retry", {})
