@@ -11,7 +11,8 @@ Exactly once, whatever fails when:
   the spool's dedupe (Message-ID, else the bytes' hash) keeps every mail single.
 
 Each mailbox ([imap] and every [imap.mailboxes.<name>]) is polled on its own: its own state
-row, its own thread, its own failures.
+row, its own lock (ingest/imap_lock.py: one poller per mailbox at a time, across processes;
+a poll that finds the lock taken is skipped), its own failures.
 
 Assumptions beyond the [imap] keys: `ssl = false` connects in plain text and upgrades with
 STARTTLS (certificate verified) whenever the server offers it; only a server that offers no
@@ -40,6 +41,7 @@ from core.errors import ConfigError, TransientError
 from core.metrics import MAILS
 from core.models import ImapState, utcnow
 from ingest import spool
+from ingest.imap_lock import polling_alone
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ class PollResult:
     duplicates: int = 0
     quarantined: int = 0
     resynced: bool = False
+    skipped: bool = False  # another poller held the mailbox: nothing was read
 
 
 class _Refused(UnexpectedCommandStatusError):
@@ -91,7 +94,7 @@ def mailbox_key(cfg: ImapMailbox) -> str:
 def poll_once(settings: Settings, sessions: sessionmaker[Session],
               on_stored: Callable[[], None] = lambda: None, mailbox: ImapMailbox | None = None) -> PollResult:
     """Import every mail of one mailbox (default: [imap]) above its stored UID into the spool,
-    then do the after-action on it.
+    then do the after-action on it; skipped when another poller is at that mailbox right now.
 
     Raises ImapUnavailable when the server fails (what is committed stays committed); database
     errors propagate as they are. `on_stored` is called after each mail new to the spool.
@@ -100,11 +103,16 @@ def poll_once(settings: Settings, sessions: sessionmaker[Session],
     if not cfg.host:
         raise ConfigError(f"[{cfg.section}] host is empty: this mailbox is not polled")
     validate_imap_mailbox(cfg)
-    return _poll(settings, sessions, cfg, on_stored)
+    with polling_alone(sessions, settings.paths.var_dir, cfg.key) as alone:
+        if not alone:
+            log.debug("imap %s: another poller is at it; skipping this poll", cfg.key)
+            return PollResult(skipped=True)
+        return _poll(settings, sessions, cfg, on_stored)
 
 
 def _poll(settings: Settings, sessions: sessionmaker[Session], cfg: ImapMailbox,
           on_stored: Callable[[], None]) -> PollResult:
+    """The poll itself, with the mailbox's lock held."""
     key = cfg.key
     action, target = cfg.after_action
     try:
@@ -315,6 +323,7 @@ class ImapPoller:
         self.mailbox = settings.imap if mailbox is None else mailbox
         self.interval = float(self.mailbox.poll_seconds) if interval is None else interval
         self.polls = 0
+        self.skips = 0
         self.failures = 0
         self.last_error = ""
 
@@ -335,6 +344,7 @@ class ImapPoller:
             self._failed(exc)
             log.exception("IMAP poll of %s failed; retrying in %ss", self.mailbox.key, self.interval)
             return None
+        self.skips += result.skipped
         self.last_error = ""
         return result
 
