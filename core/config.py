@@ -1,4 +1,6 @@
 """Settings: config.toml, then POSTDESK_<SECTION>__<KEY> environment overrides, into one frozen object.
+A table inside a section takes one more __ per level: [imap.mailboxes.sales] host is
+POSTDESK_IMAP__MAILBOXES__SALES__HOST.
 
 The section and key names are a public interface (deployments and outside tests use them);
 add keys, never rename them.
@@ -7,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -16,6 +19,9 @@ from typing import Any, Mapping, get_origin, get_type_hints
 from core.errors import ConfigError
 
 ENV_PREFIX = "POSTDESK_"
+DEFAULT_MOVE_FOLDER = "Postdesk"
+# A mailbox name is also part of environment names: POSTDESK_IMAP__MAILBOXES__<NAME>__<KEY>.
+MAILBOX_NAME = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)*")
 
 
 @dataclass(frozen=True)
@@ -65,15 +71,47 @@ class AiSettings:
 
 
 @dataclass(frozen=True)
-class ImapSettings:
+class ImapMailbox:
+    """One mailbox folder the IMAP door polls: [imap] itself (name "") or [imap.mailboxes.<name>]."""
     host: str = ""
     port: int = 993
     ssl: bool = True
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # Settings end up in logs and tracebacks
     folder: str = "INBOX"
     poll_seconds: int = 60
     after: str = "flag"
+    name: str = field(default="", metadata={"key": False})
+
+    @property
+    def section(self) -> str:
+        """Where it is configured, as error messages and logs name it."""
+        return f"imap.mailboxes.{self.name}" if self.name else "imap"
+
+    @property
+    def key(self) -> str:
+        """What identifies the mailbox (its state row, its lock): user@host/folder; the port may change."""
+        return f"{self.username}@{self.host.lower()}/{self.folder}"
+
+    @property
+    def after_action(self) -> tuple[str, str]:
+        """('flag'|'delete'|'move', target folder) from `after`; a bare "move" moves to "Postdesk"."""
+        action, _, target = self.after.partition(":")
+        if action == "move":
+            return "move", target.strip() or DEFAULT_MOVE_FOLDER
+        return action, ""
+
+
+@dataclass(frozen=True)
+class ImapSettings(ImapMailbox):
+    """[imap] is the first mailbox; each [imap.mailboxes.<name>] table adds one, its unset keys taken from [imap]."""
+    mailboxes: tuple[ImapMailbox, ...] = field(default=(), metadata={"key": False})
+
+    @property
+    def enabled_mailboxes(self) -> tuple[ImapMailbox, ...]:
+        """Every mailbox with a host, [imap] first: the ones to poll."""
+        first = ImapMailbox(**{f.name: getattr(self, f.name) for f in fields(ImapMailbox)})
+        return tuple(m for m in (first, *self.mailboxes) if m.host)
 
 
 @dataclass(frozen=True)
@@ -159,7 +197,7 @@ def _coerce(raw: Any, target: Any, where: str) -> Any:
 
 def _build_section(cls: type, values: Mapping[str, Any], section: str) -> Any:
     hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
+    known = {f.name for f in fields(cls) if f.metadata.get("key", True)}
     unknown = set(values) - known
     if unknown:
         raise ConfigError(f"[{section}] unknown key(s): {', '.join(sorted(unknown))}")
@@ -167,14 +205,35 @@ def _build_section(cls: type, values: Mapping[str, Any], section: str) -> Any:
     return cls(**kwargs)
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """POSTDESK_<SECTION>__<KEY> as {section: {key: value}}; each further __ goes one table deeper
+    (POSTDESK_IMAP__MAILBOXES__SALES__HOST is [imap.mailboxes.sales] host)."""
+    out: dict[str, dict[str, Any]] = {}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
-            continue
-        section, _, key = name[len(ENV_PREFIX):].partition("__")
-        out.setdefault(section.lower(), {})[key.lower()] = value
+        if name.startswith(ENV_PREFIX) and "__" in name:
+            _merge(out, _nested(name[len(ENV_PREFIX):].lower().split("__"), value), name)
     return out
+
+
+def _nested(path: list[str], value: Any) -> dict[str, Any]:
+    for part in reversed(path):
+        value = {part: value}
+    return value
+
+
+def _merge(into: dict[str, Any], values: Mapping[str, Any], where: str, path: str = "") -> None:
+    """Copy `values` into `into`, table by table (a key set later wins; a table never replaces a value)."""
+    for key, value in values.items():
+        name = f"{path}.{key}" if path else key
+        if isinstance(value, Mapping):
+            table = into.setdefault(key, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{where}: {name} is a single value, not a table of keys")
+            _merge(table, value, where, name)
+        elif isinstance(into.get(key), dict):
+            raise ConfigError(f"{where}: {name} is a table of keys, not a single value")
+        else:
+            into[key] = value
 
 
 def load_settings(path: str | os.PathLike[str] | None = None,
@@ -193,8 +252,7 @@ def load_settings(path: str | os.PathLike[str] | None = None,
             raise ConfigError(f"config file not found: {path}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path}: {exc}") from None
-    for section, values in _env_overrides(environ).items():
-        data.setdefault(section, {}).update(values)
+    _merge(data, _env_overrides(environ), "POSTDESK_* environment")
     if not data.get("ai", {}).get("api_key") and environ.get("MISTRAL_API_KEY"):
         data.setdefault("ai", {})["api_key"] = environ["MISTRAL_API_KEY"]
 
@@ -203,7 +261,8 @@ def load_settings(path: str | os.PathLike[str] | None = None,
     if unknown:
         raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
     hints = get_type_hints(Settings)
-    built = {name: _build_section(hints[name], data.get(name, {}), name) for name in sections}
+    built = {name: _build_section(hints[name], data.get(name, {}), name) for name in sections if name != "imap"}
+    built["imap"] = _build_imap(data.get("imap", {}))
     settings = Settings(**built)
     _validate(settings)
     return settings
@@ -216,8 +275,49 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("[log] format must be text or json")
     if settings.ai.provider not in {"auto", "mistral", "offline"}:
         raise ConfigError("[ai] provider must be auto, mistral or offline")
-    if settings.imap.after not in {"flag", "move", "delete"} and not settings.imap.after.startswith("move:"):
-        raise ConfigError("[imap] after must be flag, delete or move:<folder>")
+    _validate_imap(settings.imap)
+
+
+def _build_imap(values: Mapping[str, Any]) -> ImapSettings:
+    """[imap], and one mailbox per [imap.mailboxes.<name>] table holding [imap]'s keys where it sets none."""
+    tables = values.get("mailboxes", {})
+    if not isinstance(tables, Mapping) or not all(isinstance(t, Mapping) for t in tables.values()):
+        raise ConfigError("[imap] mailboxes must be tables: [imap.mailboxes.<name>] with host, username, …")
+    first = _build_section(ImapMailbox, {k: v for k, v in values.items() if k != "mailboxes"}, "imap")
+    named = tuple(_named_mailbox(name, table, first) for name, table in tables.items())
+    return ImapSettings(**{f.name: getattr(first, f.name) for f in fields(ImapMailbox)}, mailboxes=named)
+
+
+def _named_mailbox(name: str, table: Mapping[str, Any], first: ImapMailbox) -> ImapMailbox:
+    section = f"imap.mailboxes.{name}"
+    if not MAILBOX_NAME.fullmatch(name):
+        raise ConfigError(f"[{section}]: a mailbox name is lower-case letters and digits, words joined by "
+                          f"single underscores (it is part of POSTDESK_IMAP__MAILBOXES__<NAME>__<KEY>)")
+    own = _build_section(ImapMailbox, table, section)
+    return dataclasses.replace(first, name=name, **{key: getattr(own, key) for key in table})
+
+
+def _validate_imap(imap: ImapSettings) -> None:
+    for box in (imap, *imap.mailboxes):
+        if box.after not in {"flag", "move", "delete"} and not box.after.startswith("move:"):
+            raise ConfigError(f"[{box.section}] after must be flag, delete or move:<folder>")
+    polled: dict[tuple[str, str, str], str] = {}
+    for box in imap.enabled_mailboxes:
+        validate_imap_mailbox(box)
+        same = (box.username.lower(), box.host.lower(), "INBOX" if box.folder.upper() == "INBOX" else box.folder)
+        if same in polled:
+            raise ConfigError(f"[{box.section}] polls {box.key}, which [{polled[same]}] polls already: "
+                              f"give each mailbox folder one table")
+        polled[same] = box.section
+
+
+def validate_imap_mailbox(box: ImapMailbox) -> None:
+    """Refuse a mailbox setting that could only go wrong once polling starts."""
+    action, target = box.after_action
+    if action == "move" and target == box.folder:
+        raise ConfigError(f"[{box.section}] after moves mails into {target!r}, the folder it reads: they would come back")
+    if box.poll_seconds < 1:
+        raise ConfigError(f"[{box.section}] poll_seconds must be at least 1")
 
 
 def with_secret_key(settings: Settings) -> Settings:

@@ -2,6 +2,10 @@
 
 A temporary failure (4xx, connection trouble) is retried with backoff; a permanent one (5xx)
 or too many attempts marks the row failed, visible to admins, and the recipient undeliverable.
+
+No transaction is open while a mail travels (a slow smarthost would otherwise hold SQLite's
+write lock, and with it all intake): a batch is claimed in one short transaction, each mail
+sent outside any, and each outcome recorded in a short transaction of its own.
 """
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ import os
 import smtplib
 import socket
 import ssl
-from datetime import timedelta
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -22,6 +28,7 @@ from core.metrics import OUTBOUND
 from core.models import Contact, Outbox, utcnow
 
 log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=5)  # the least a claim lasts; see lease_for()
 
 
 class PermanentFailure(Exception):
@@ -32,7 +39,26 @@ class RecipientRefused(PermanentFailure):
     """The smarthost refused the address itself: stop mailing it until an admin clears it."""
 
 
-def write_to_folder(folder: Path, row: Outbox) -> None:
+@dataclass(frozen=True)
+class OutgoingMail:
+    """An outbox row claimed for one delivery attempt, read out of the claiming transaction."""
+    id: int
+    purpose: str
+    ticket_id: int | None
+    message_id: str
+    mail_from: str
+    rcpt_to: str
+    raw: bytes
+    created_at: datetime
+    attempts: int  # including this one
+
+    @classmethod
+    def of(cls, row: Outbox, attempts: int) -> "OutgoingMail":
+        return cls(row.id, row.purpose, row.ticket_id, row.message_id, row.mail_from, row.rcpt_to, row.raw,
+                   row.created_at, attempts)
+
+
+def write_to_folder(folder: Path, row: OutgoingMail) -> None:
     """Write the mail as <id>.eml, fsynced, atomically (a reader never sees half a file)."""
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{row.created_at:%Y%m%dT%H%M%S}-{row.id:08d}.eml"
@@ -44,7 +70,7 @@ def write_to_folder(folder: Path, row: Outbox) -> None:
     os.replace(tmp, final)
 
 
-def send_via_smarthost(cfg: OutboundSettings, row: Outbox) -> None:
+def send_via_smarthost(cfg: OutboundSettings, row: OutgoingMail) -> None:
     try:
         with smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_seconds) as smtp:
             if cfg.starttls:
@@ -70,51 +96,114 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
 
 
+def lease_for(cfg: OutboundSettings) -> timedelta:
+    """How long a claim keeps other deliverers off a row: well beyond a smarthost timeout."""
+    return max(LEASE, timedelta(seconds=4 * cfg.timeout_seconds))
+
+
 def deliver_due(sessions: sessionmaker[Session], settings: Settings, limit: int = 100) -> int:
-    """Send every due outbox row; returns how many were sent."""
+    """Send the due outbox rows this deliverer can claim; returns how many were sent.
+
+    Two deliverers never claim the same row. Delivery is at least once, not exactly once: a
+    process killed after the smarthost took a mail but before the outcome was recorded leaves
+    the row pending and leased; when the lease ends it is due again and sent again. SMTP has
+    no way to ask whether a mail whose answer never arrived was taken.
+    """
+    cfg = settings.outbound
+    lease = lease_for(cfg)
+    # Start no send the lease may not outlast: the rest of the batch goes back, due at once.
+    send_until = time.monotonic() + (lease - timedelta(seconds=2 * cfg.timeout_seconds)).total_seconds()
+    batch = claim_due(sessions, lease, limit)
     sent = 0
-    with sessions() as session, session.begin():
-        stmt = (select(Outbox).where(Outbox.state == "pending", Outbox.next_attempt_at <= utcnow())
-                .order_by(Outbox.id).limit(limit))
-        for row in session.scalars(skip_locked(session, stmt)):
-            sent += _deliver_row(session, settings, row)
+    for n, mail in enumerate(batch):
+        if time.monotonic() > send_until:
+            hand_back(sessions, batch[n:])
+            log.info("outbox: lease running short; %s claimed mail(s) handed back for the next run", len(batch) - n)
+            break
+        sent += _deliver(sessions, cfg, mail)
     return sent
 
 
-def _deliver_row(session: Session, settings: Settings, row: Outbox) -> int:
-    cfg = settings.outbound
-    row.attempts += 1
+def claim_due(sessions: sessionmaker[Session], lease: timedelta, limit: int) -> list[OutgoingMail]:
+    """Take up to `limit` due rows (committed): each leased until now + lease, its attempt counted."""
+    now = utcnow()
+    with sessions() as session, session.begin():
+        stmt = (select(Outbox).where(Outbox.state == "pending", Outbox.next_attempt_at <= now)
+                .order_by(Outbox.id).limit(limit))
+        rows = session.scalars(skip_locked(session, stmt)).all()
+        return [OutgoingMail.of(row, row.attempts + 1) for row in rows if _lease(session, row, now + lease)]
+
+
+def _lease(session: Session, row: Outbox, until: datetime) -> bool:
+    # Compare-and-set: a deliverer that claimed the row first has moved `attempts` on, so rowcount is 0.
+    return bool(session.execute(
+        update(Outbox).where(Outbox.id == row.id, Outbox.state == "pending", Outbox.attempts == row.attempts)
+        .values(attempts=row.attempts + 1, next_attempt_at=until).execution_options(synchronize_session=False)
+    ).rowcount)
+
+
+def hand_back(sessions: sessionmaker[Session], mails: list[OutgoingMail]) -> None:
+    """Release claimed mails that were not tried: due at once, their attempt not counted."""
+    with sessions() as session, session.begin():
+        for mail in mails:
+            session.execute(_still_ours(mail).values(attempts=mail.attempts - 1, next_attempt_at=utcnow()))
+
+
+def _still_ours(mail: OutgoingMail):
+    """An UPDATE of the row only while our claim holds (nobody claimed it again after our lease)."""
+    return (update(Outbox).where(Outbox.id == mail.id, Outbox.state == "pending", Outbox.attempts == mail.attempts)
+            .execution_options(synchronize_session=False))
+
+
+def _record_if_ours(session: Session, mail: OutgoingMail, **values) -> None:
+    if not session.execute(_still_ours(mail).values(**values)).rowcount:
+        log.warning("outbox %s: claimed again after this attempt's lease ran out; its outcome is left to that one",
+                    mail.id)
+
+
+def _deliver(sessions: sessionmaker[Session], cfg: OutboundSettings, mail: OutgoingMail) -> int:
+    """Send one claimed mail, outside any transaction, then record how it went."""
     try:
         if cfg.host:
-            send_via_smarthost(cfg, row)
+            send_via_smarthost(cfg, mail)
         else:
-            write_to_folder(Path(cfg.outbox_dir), row)
+            write_to_folder(Path(cfg.outbox_dir), mail)
     except PermanentFailure as exc:
-        _fail(session, row, str(exc), refused=isinstance(exc, RecipientRefused))
-        OUTBOUND.labels(row.purpose, "failed").inc()
+        OUTBOUND.labels(mail.purpose, "failed").inc()
+        _record_failure(sessions, mail, str(exc), refused=isinstance(exc, RecipientRefused))
         return 0
     except (smtplib.SMTPException, OSError, socket.timeout) as exc:
-        row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        OUTBOUND.labels(row.purpose, "retry").inc()
-        if row.attempts >= cfg.max_attempts:
-            _fail(session, row, row.last_error)
-        else:
-            row.next_attempt_at = utcnow() + _backoff(row.attempts)
-            log.warning("outbox %s to %s: %s; retry at %s", row.id, row.rcpt_to, row.last_error,
-                        row.next_attempt_at)
+        OUTBOUND.labels(mail.purpose, "retry").inc()
+        _record_retry(sessions, cfg, mail, f"{type(exc).__name__}: {exc}"[:2000])
         return 0
-    row.state = "sent"
-    row.sent_at = utcnow()
-    OUTBOUND.labels(row.purpose, "sent").inc()
-    row.last_error = ""
-    log.info("outbox %s (%s, ticket %s) sent to %s", row.id, row.purpose, row.ticket_id, row.rcpt_to,
-             extra={"ticket_id": row.ticket_id, "message_id": row.message_id, "outbox_id": row.id})
+    _record_sent(sessions, mail)
+    OUTBOUND.labels(mail.purpose, "sent").inc()
+    log.info("outbox %s (%s, ticket %s) sent to %s", mail.id, mail.purpose, mail.ticket_id, mail.rcpt_to,
+             extra={"ticket_id": mail.ticket_id, "message_id": mail.message_id, "outbox_id": mail.id})
     return 1
 
 
-def _fail(session: Session, row: Outbox, error: str, refused: bool = False) -> None:
-    row.state = "failed"
-    row.last_error = error[:2000]
-    if refused:
-        session.execute(update(Contact).where(Contact.email == row.rcpt_to).values(undeliverable=True))
-    log.error("outbox %s to %s failed for good: %s", row.id, row.rcpt_to, error)
+def _record_sent(sessions: sessionmaker[Session], mail: OutgoingMail) -> None:
+    # Whoever holds the claim now, the smarthost has the mail: that is the row's truth.
+    with sessions() as session, session.begin():
+        session.execute(update(Outbox).where(Outbox.id == mail.id)
+                        .values(state="sent", sent_at=utcnow(), last_error="")
+                        .execution_options(synchronize_session=False))
+
+
+def _record_retry(sessions: sessionmaker[Session], cfg: OutboundSettings, mail: OutgoingMail, error: str) -> None:
+    if mail.attempts >= cfg.max_attempts:
+        _record_failure(sessions, mail, error)
+        return
+    retry_at = utcnow() + _backoff(mail.attempts)
+    with sessions() as session, session.begin():
+        _record_if_ours(session, mail, last_error=error, next_attempt_at=retry_at)
+    log.warning("outbox %s to %s: %s; retry at %s", mail.id, mail.rcpt_to, error, retry_at)
+
+
+def _record_failure(sessions: sessionmaker[Session], mail: OutgoingMail, error: str, refused: bool = False) -> None:
+    with sessions() as session, session.begin():
+        _record_if_ours(session, mail, state="failed", last_error=error[:2000])
+        if refused:
+            session.execute(update(Contact).where(Contact.email == mail.rcpt_to).values(undeliverable=True))
+    log.error("outbox %s to %s failed for good: %s", mail.id, mail.rcpt_to, error)

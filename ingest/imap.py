@@ -10,10 +10,14 @@ Exactly once, whatever fails when:
 - a new UIDVALIDITY means the old UIDs name nothing: the folder is read again from UID 1 and
   the spool's dedupe (Message-ID, else the bytes' hash) keeps every mail single.
 
+Each mailbox ([imap] and every [imap.mailboxes.<name>]) is polled on its own: its own state
+row, its own lock (ingest/imap_lock.py: one poller per mailbox at a time, across processes;
+a poll that finds the lock taken is skipped), its own failures.
+
 Assumptions beyond the [imap] keys: `ssl = false` connects in plain text and upgrades with
 STARTTLS (certificate verified) whenever the server offers it; only a server that offers no
 STARTTLS (a loopback or trusted-network server) is spoken to in clear. A bare `after = "move"`
-moves to the folder "Postdesk". One poller per mailbox folder.
+moves to the folder "Postdesk".
 """
 from __future__ import annotations
 
@@ -32,18 +36,18 @@ from imap_tools.utils import check_command_status, encode_folder
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.config import ImapSettings, Settings
+from core.config import ImapMailbox, Settings, validate_imap_mailbox
 from core.errors import ConfigError, TransientError
 from core.metrics import MAILS
 from core.models import ImapState, utcnow
 from ingest import spool
+from ingest.imap_lock import polling_alone
 
 log = logging.getLogger(__name__)
 
 BULK = 10  # messages per UID FETCH: bounded memory with 25 MB mails, few round trips otherwise
 TIMEOUT_SECONDS = 60.0
 KEYWORD = "$Postdesk"
-DEFAULT_MOVE_FOLDER = "Postdesk"
 CONNECTION_ERRORS = (OSError, imaplib.IMAP4.error, ImapToolsError)
 
 
@@ -58,6 +62,7 @@ class PollResult:
     duplicates: int = 0
     quarantined: int = 0
     resynced: bool = False
+    skipped: bool = False  # another poller held the mailbox: nothing was read
 
 
 class _Refused(UnexpectedCommandStatusError):
@@ -81,33 +86,35 @@ class _Session:
     keywords: bool  # PERMANENTFLAGS allows new keywords (\*)
 
 
-def mailbox_key(cfg: ImapSettings) -> str:
+def mailbox_key(cfg: ImapMailbox) -> str:
     """The state row's name: user@host/folder (the port may change, the mailbox stays)."""
-    return f"{cfg.username}@{cfg.host.lower()}/{cfg.folder}"
-
-
-def after_action(cfg: ImapSettings) -> tuple[str, str]:
-    """('flag'|'delete'|'move', target folder) from `[imap] after`."""
-    action, _, target = cfg.after.partition(":")
-    if action == "move":
-        return "move", target.strip() or DEFAULT_MOVE_FOLDER
-    return action, ""
+    return cfg.key
 
 
 def poll_once(settings: Settings, sessions: sessionmaker[Session],
-              on_stored: Callable[[], None] = lambda: None) -> PollResult:
-    """Import every mail above the stored UID into the spool, then do the after-action on it.
+              on_stored: Callable[[], None] = lambda: None, mailbox: ImapMailbox | None = None) -> PollResult:
+    """Import every mail of one mailbox (default: [imap]) above its stored UID into the spool,
+    then do the after-action on it; skipped when another poller is at that mailbox right now.
 
     Raises ImapUnavailable when the server fails (what is committed stays committed); database
     errors propagate as they are. `on_stored` is called after each mail new to the spool.
     """
-    cfg = settings.imap
+    cfg = settings.imap if mailbox is None else mailbox
     if not cfg.host:
-        raise ConfigError("[imap] host is empty: the IMAP door is disabled")
-    key = mailbox_key(cfg)
-    action, target = after_action(cfg)
-    if action == "move" and target == cfg.folder:
-        raise ConfigError(f"[imap] after moves mails into {target!r}, the folder it reads: they would come back")
+        raise ConfigError(f"[{cfg.section}] host is empty: this mailbox is not polled")
+    validate_imap_mailbox(cfg)
+    with polling_alone(sessions, settings.paths.var_dir, cfg.key) as alone:
+        if not alone:
+            log.debug("imap %s: another poller is at it; skipping this poll", cfg.key)
+            return PollResult(skipped=True)
+        return _poll(settings, sessions, cfg, on_stored)
+
+
+def _poll(settings: Settings, sessions: sessionmaker[Session], cfg: ImapMailbox,
+          on_stored: Callable[[], None]) -> PollResult:
+    """The poll itself, with the mailbox's lock held."""
+    key = cfg.key
+    action, target = cfg.after_action
     try:
         with _connect(cfg) as imap:
             state, resynced = _load_state(sessions, key, imap.uidvalidity)
@@ -124,7 +131,7 @@ def poll_once(settings: Settings, sessions: sessionmaker[Session],
 
 
 @contextmanager
-def _connect(cfg: ImapSettings) -> Iterator[_Session]:
+def _connect(cfg: ImapMailbox) -> Iterator[_Session]:
     if cfg.ssl:
         box: BaseMailBox = MailBox(cfg.host, cfg.port, timeout=TIMEOUT_SECONDS,
                                    ssl_context=ssl.create_default_context())
@@ -303,45 +310,50 @@ def _move(imap: _Session, uid_set: str, target: str) -> None:
 
 
 class ImapPoller:
-    """Polls `[imap] folder` every poll_seconds in a thread (`run_forever`), or once per call of
-    `poll` (an APScheduler job). Never raises: failures are logged and the next poll retries."""
+    """Polls one mailbox (default: [imap]) every poll_seconds in a thread (`run_forever`), or once
+    per call of `poll` (an APScheduler job). Never raises: failures are logged and the next poll
+    retries, so one failing mailbox never stops another's poller."""
 
     def __init__(self, settings: Settings, sessions: sessionmaker[Session],
-                 on_stored: Callable[[], None] = lambda: None, interval: float | None = None) -> None:
+                 on_stored: Callable[[], None] = lambda: None, interval: float | None = None,
+                 mailbox: ImapMailbox | None = None) -> None:
         self.settings = settings
         self.sessions = sessions
         self.on_stored = on_stored
-        self.interval = float(settings.imap.poll_seconds) if interval is None else interval
+        self.mailbox = settings.imap if mailbox is None else mailbox
+        self.interval = float(self.mailbox.poll_seconds) if interval is None else interval
         self.polls = 0
+        self.skips = 0
         self.failures = 0
         self.last_error = ""
 
     @property
     def enabled(self) -> bool:
-        return bool(self.settings.imap.host)
+        return bool(self.mailbox.host)
 
     def poll(self) -> PollResult | None:
         """One pass; None when it failed (logged)."""
         self.polls += 1
         try:
-            result = poll_once(self.settings, self.sessions, self.on_stored)
+            result = poll_once(self.settings, self.sessions, self.on_stored, self.mailbox)
         except ImapUnavailable as exc:  # the server's or the network's fault: say so, retry later
             self._failed(exc)
             log.warning("%s; retrying in %ss", exc, self.interval)
             return None
         except Exception as exc:  # ours (database down…): the traceback matters; nothing was acted on
             self._failed(exc)
-            log.exception("IMAP poll of %s failed; retrying in %ss", mailbox_key(self.settings.imap), self.interval)
+            log.exception("IMAP poll of %s failed; retrying in %ss", self.mailbox.key, self.interval)
             return None
+        self.skips += result.skipped
         self.last_error = ""
         return result
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Poll until `stop` is set (returns at once when `[imap] host` is empty)."""
+        """Poll until `stop` is set (returns at once when the mailbox has no host)."""
         if not self.enabled:
-            log.info("IMAP door disabled ([imap] host is empty)")
+            log.info("IMAP door disabled for [%s] (host is empty)", self.mailbox.section)
             return
-        log.info("IMAP door polling %s every %ss", mailbox_key(self.settings.imap), self.interval)
+        log.info("IMAP door polling %s ([%s]) every %ss", self.mailbox.key, self.mailbox.section, self.interval)
         while not stop.is_set():
             self.poll()
             stop.wait(self.interval)
@@ -349,3 +361,9 @@ class ImapPoller:
     def _failed(self, exc: Exception) -> None:
         self.failures += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
+
+
+def mailbox_pollers(settings: Settings, sessions: sessionmaker[Session],
+                    on_stored: Callable[[], None] = lambda: None) -> list[ImapPoller]:
+    """One poller per mailbox with a host: [imap] first, then each [imap.mailboxes.<name>]."""
+    return [ImapPoller(settings, sessions, on_stored, mailbox=box) for box in settings.imap.enabled_mailboxes]

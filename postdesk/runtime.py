@@ -16,7 +16,7 @@ from core import jobs
 from core.ai.triage import make_triage_handler
 from core.outbound import deliver_due
 from ingest import worker
-from ingest.imap import ImapPoller
+from ingest.imap import mailbox_pollers
 from ingest.smtp import SupportInbox, start_smtp_server
 from portal.app import create_app
 from postdesk.bootstrap import Postdesk
@@ -116,14 +116,9 @@ async def serve(desk: Postdesk, only: set[str]) -> None:
         smtp_server = await start_smtp_server(cfg, handler)
         log.info("SMTP listening on %s:%s", cfg.smtp.host, cfg.smtp.port)
     imap_stop = threading.Event()
-    imap_thread = None
+    imap_threads: list[threading.Thread] = []
     if "imap" in only:
-        poller = ImapPoller(cfg, desk.sessions, on_stored=intake.wake if intake else (lambda: None))
-        if poller.enabled:
-            imap_thread = threading.Thread(target=poller.run_forever, args=(imap_stop,), name="imap", daemon=True)
-            imap_thread.start()
-        else:
-            log.info("IMAP door off: [imap] host is empty")
+        imap_threads = start_imap_pollers(desk, intake.wake if intake else (lambda: None), imap_stop)
     try:
         if "web" in only:
             config = uvicorn.Config(create_app(cfg, desk.sessions), host=cfg.web.host, port=cfg.web.port,
@@ -134,9 +129,10 @@ async def serve(desk: Postdesk, only: set[str]) -> None:
             await _wait_for_signal()
     finally:
         imap_stop.set()
-        if imap_thread is not None:
-            # A poll stuck on a slow server is abandoned: whatever it committed stays, the rest is redone.
-            imap_thread.join(timeout=5)
+        # A poll stuck on a slow server is abandoned: whatever it committed stays, the rest is redone.
+        deadline = time.monotonic() + 5
+        for thread in imap_threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if smtp_server is not None:
             smtp_server.close()
             await smtp_server.wait_closed()
@@ -146,6 +142,19 @@ async def serve(desk: Postdesk, only: set[str]) -> None:
             scheduler.shutdown(wait=False)
         if intake is not None:
             intake.stop()
+
+
+def start_imap_pollers(desk: Postdesk, on_stored: Callable[[], None],
+                       stop: threading.Event) -> list[threading.Thread]:
+    """One thread per mailbox with a host, each failing and retrying on its own."""
+    threads = []
+    for poller in mailbox_pollers(desk.settings, desk.sessions, on_stored):
+        name = f"imap-{poller.mailbox.name}" if poller.mailbox.name else "imap"
+        threads.append(threading.Thread(target=poller.run_forever, args=(stop,), name=name, daemon=True))
+        threads[-1].start()
+    if not threads:
+        log.info("IMAP door off: no mailbox has a host ([imap] host, [imap.mailboxes.<name>] host)")
+    return threads
 
 
 async def _wait_for_signal() -> None:
