@@ -89,9 +89,11 @@ def insert_or_ignore(session: Session, model: type, unique: tuple[str, ...], val
     key = ("or-ignore", dialect, model, unique)
     stmt = _PREBUILT.get(key)
     if stmt is None:
-        stmt = _PREBUILT[key] = dialect_insert(session)(model.__table__).on_conflict_do_nothing(
-            index_elements=list(unique))
-    return bool(session.connection().execute(stmt, values).rowcount)
+        table = model.__table__
+        # RETURNING says whether a row went in (psycopg's rowcount for this is -1).
+        stmt = _PREBUILT[key] = (dialect_insert(session)(table).on_conflict_do_nothing(index_elements=list(unique))
+                                 .returning(table.c[unique[0]]))
+    return session.connection().execute(stmt, values).first() is not None
 
 
 def skip_locked(session: Session, stmt):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import OutboundSettings, Settings
@@ -51,11 +51,6 @@ class OutgoingMail:
     raw: bytes
     created_at: datetime
     attempts: int  # including this one
-
-    @classmethod
-    def of(cls, row: Outbox, attempts: int) -> "OutgoingMail":
-        return cls(row.id, row.purpose, row.ticket_id, row.message_id, row.mail_from, row.rcpt_to, row.raw,
-                   row.created_at, attempts)
 
 
 def write_to_folder(folder: Path, row: OutgoingMail) -> None:
@@ -124,22 +119,25 @@ def deliver_due(sessions: sessionmaker[Session], settings: Settings, limit: int 
     return sent
 
 
+_DUE = (select(Outbox.id, Outbox.purpose, Outbox.ticket_id, Outbox.message_id, Outbox.mail_from, Outbox.rcpt_to,
+               Outbox.raw, Outbox.created_at, Outbox.attempts)
+        .where(Outbox.state == "pending", Outbox.next_attempt_at <= bindparam("now"))
+        .order_by(Outbox.id).limit(bindparam("limit")))
+_LEASE = (update(Outbox).where(Outbox.id.in_(bindparam("ids", expanding=True)))
+          .values(attempts=Outbox.attempts + 1, next_attempt_at=bindparam("until")))
+
+
 def claim_due(sessions: sessionmaker[Session], lease: timedelta, limit: int) -> list[OutgoingMail]:
-    """Take up to `limit` due rows (committed): each leased until now + lease, its attempt counted."""
+    """Take up to `limit` due rows (committed): each leased until now + lease, its attempt counted.
+    The rows read are this transaction's alone (SKIP LOCKED on PostgreSQL, the write lock taken at
+    BEGIN IMMEDIATE on SQLite), so one UPDATE leases them all."""
     now = utcnow()
     with sessions() as session, session.begin():
-        stmt = (select(Outbox).where(Outbox.state == "pending", Outbox.next_attempt_at <= now)
-                .order_by(Outbox.id).limit(limit))
-        rows = session.scalars(skip_locked(session, stmt)).all()
-        return [OutgoingMail.of(row, row.attempts + 1) for row in rows if _lease(session, row, now + lease)]
-
-
-def _lease(session: Session, row: Outbox, until: datetime) -> bool:
-    # Compare-and-set: a deliverer that claimed the row first has moved `attempts` on, so rowcount is 0.
-    return bool(session.execute(
-        update(Outbox).where(Outbox.id == row.id, Outbox.state == "pending", Outbox.attempts == row.attempts)
-        .values(attempts=row.attempts + 1, next_attempt_at=until).execution_options(synchronize_session=False)
-    ).rowcount)
+        conn = session.connection()
+        rows = conn.execute(skip_locked(session, _DUE), {"now": now, "limit": limit}).all()
+        if rows:
+            conn.execute(_LEASE, {"ids": [row.id for row in rows], "until": now + lease})
+        return [OutgoingMail(*row[:-1], attempts=row.attempts + 1) for row in rows]
 
 
 def hand_back(sessions: sessionmaker[Session], mails: list[OutgoingMail]) -> None:
@@ -183,12 +181,14 @@ def _deliver(sessions: sessionmaker[Session], cfg: OutboundSettings, mail: Outgo
     return 1
 
 
+_SENT = update(Outbox).where(Outbox.id == bindparam("outbox_id")).values(
+    state="sent", sent_at=bindparam("at"), last_error="")
+
+
 def _record_sent(sessions: sessionmaker[Session], mail: OutgoingMail) -> None:
     # Whoever holds the claim now, the smarthost has the mail: that is the row's truth.
     with sessions() as session, session.begin():
-        session.execute(update(Outbox).where(Outbox.id == mail.id)
-                        .values(state="sent", sent_at=utcnow(), last_error="")
-                        .execution_options(synchronize_session=False))
+        session.connection().execute(_SENT, {"outbox_id": mail.id, "at": utcnow()})
 
 
 def _record_retry(sessions: sessionmaker[Session], cfg: OutboundSettings, mail: OutgoingMail, error: str) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, lazyload
 
 from core.mail import tokens
 from core.mail.parse import ParsedMail
@@ -21,12 +21,17 @@ class Route:
     mentions: int | None = None  # a stranger's [#N]: the new ticket is linked to it
 
 
+_TICKET = select(Ticket).where(Ticket.id == bindparam("ticket_id")).options(lazyload(Ticket.requester))
+_TICKET_OF_MSGID = (select(Message.ticket_id).where(Message.message_id == bindparam("msgid"))
+                    .order_by(Message.id).limit(1))
+
+
 def route_mail(session: Session, secret: str, mail: ParsedMail, sender: Contact,
                recipients: tuple[str, ...]) -> Route:
     """Decide the ticket: signed reply address, then In-Reply-To/References, then a trusted subject tag."""
     for address in recipients:
         ticket_id = tokens.verify_reply_address(secret, address, sender.email)
-        ticket = session.get(Ticket, ticket_id) if ticket_id else None
+        ticket = load_ticket(session, ticket_id) if ticket_id else None
         if ticket is not None:
             return Route(ticket, "reply-address")
     for header, ids in (("in-reply-to", mail.in_reply_to), ("references", tuple(reversed(mail.references)))):
@@ -36,7 +41,7 @@ def route_mail(session: Session, secret: str, mail: ParsedMail, sender: Contact,
                 return Route(ticket, header)
     found = TAG_RE.search(mail.subject)
     if found:
-        ticket = session.get(Ticket, int(found.group(1)))
+        ticket = load_ticket(session, int(found.group(1)))
         if ticket is not None and may_use_tag(session, ticket, sender):
             return Route(ticket, "subject-tag")
         if ticket is not None:
@@ -44,15 +49,19 @@ def route_mail(session: Session, secret: str, mail: ParsedMail, sender: Contact,
     return Route(None, "new")
 
 
+def load_ticket(session: Session, ticket_id: int) -> Ticket | None:
+    """The ticket (from the session when it is there already), its requester loaded only if used."""
+    return session.execute(_TICKET, {"ticket_id": ticket_id}).scalar()
+
+
 def ticket_of_msgid(session: Session, secret: str, msgid: str) -> Ticket | None:
     """The ticket a Message-ID belongs to: ours only by a valid signature, others by what we stored."""
     if msgid.lower().startswith("pd."):
         # Looks like ours: trust only a valid signature, never a database look-up.
         ticket_id = tokens.ticket_of_message_id(secret, msgid)
-        return session.get(Ticket, ticket_id) if ticket_id else None
-    ticket_id = session.scalar(
-        select(Message.ticket_id).where(Message.message_id == msgid).order_by(Message.id).limit(1))
-    return session.get(Ticket, ticket_id) if ticket_id else None
+    else:
+        ticket_id = session.connection().execute(_TICKET_OF_MSGID, {"msgid": msgid}).scalar()
+    return load_ticket(session, ticket_id) if ticket_id else None
 
 
 def may_use_tag(session: Session, ticket: Ticket, sender: Contact) -> bool:

@@ -11,8 +11,9 @@ from datetime import timedelta
 
 from typing import Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core import jobs, notify
 from core.config import Settings
@@ -111,7 +112,7 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
     _add_followers(session, ticket, mail, own, sender)
     if isinstance(ticket, Ticket):
         _reopen_on_reply(session, ticket, sender, automatic=bool(reason))
-        ticket.updated_at = utcnow()
+        _touch(session, ticket)
     if created or not reason:
         jobs.enqueue(session, "triage", ticket.id)  # a thread summary follows every human reply
     acknowledged = False
@@ -121,6 +122,17 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
              f", automatic: {reason}" if reason else "",
              extra={"ticket_id": ticket.id, "message_id": mail.message_id, "raw_mail_id": raw.id, "door": raw.door})
     return Received(ticket.id, message.id, route.matched_by, created, acknowledged, reason)
+
+
+_TOUCH = update(Ticket).where(Ticket.id == bindparam("ticket_id")).values(updated_at=bindparam("at"))
+
+
+def _touch(session: Session, ticket: Ticket) -> None:
+    """updated_at = now, written at once and set on the loaded ticket without making it dirty
+    (a dirty ticket is flushed by the next query's autoflush: the unit of work's dearest path)."""
+    now = utcnow()
+    session.connection().execute(_TOUCH, {"ticket_id": ticket.id, "at": now})
+    set_committed_value(ticket, "updated_at", now)
 
 
 def _store_message(session: Session, ticket: Ticket | OpenedTicket, raw: SpooledMail, mail: ParsedMail,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db import dialect_insert, skip_locked
+from core.db import insert_or_ignore, skip_locked
 from core.mail.parse import content_hash, quick_message_id
 from core.metrics import MAILS
 from core.models import RawMail, utcnow
@@ -34,24 +34,25 @@ def dedupe_key(raw: bytes) -> str:
     return f"mid:{msgid}" if msgid else f"sha256:{content_hash(raw)}"
 
 
+_BY_KEY = select(RawMail.id).where(RawMail.dedupe_key == bindparam("key"))
+
+
 def put(sessions: sessionmaker[Session], raw: bytes, door: str, envelope_from: str = "",
         envelope_to: tuple[str, ...] = ()) -> Spooled:
     """Store the bytes durably (committed) and say whether this mail was already here."""
     key = dedupe_key(raw)
     with sessions() as session, session.begin():
-        stmt = dialect_insert(session)(RawMail).values(
-            dedupe_key=key, door=door, envelope_from=envelope_from[:998],
-            envelope_to=",".join(envelope_to), raw=raw, state="pending", attempts=0, last_error="",
-            received_at=utcnow(),
-        ).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(RawMail.id)
-        new_id = session.scalar(stmt)
-        if new_id is not None:
-            MAILS.labels(door, "stored").inc()
-            return Spooled(new_id, duplicate=False)
-        existing = session.scalar(select(RawMail.id).where(RawMail.dedupe_key == key))
-    log.info("duplicate mail %s from %s ignored (raw_mail %s)", key, door, existing)
+        stored = insert_or_ignore(session, RawMail, ("dedupe_key",), {
+            "dedupe_key": key, "door": door, "envelope_from": envelope_from[:998],
+            "envelope_to": ",".join(envelope_to), "raw": raw, "state": "pending", "attempts": 0,
+            "last_error": ""})
+        raw_id = session.connection().execute(_BY_KEY, {"key": key}).scalar_one()
+    if stored:
+        MAILS.labels(door, "stored").inc()
+        return Spooled(raw_id, duplicate=False)
+    log.info("duplicate mail %s from %s ignored (raw_mail %s)", key, door, raw_id)
     MAILS.labels(door, "duplicate").inc()
-    return Spooled(existing, duplicate=True)
+    return Spooled(raw_id, duplicate=True)
 
 
 @dataclass(frozen=True)
@@ -69,19 +70,24 @@ _PENDING_COLUMNS = (RawMail.id, RawMail.door, RawMail.envelope_from, RawMail.env
                     RawMail.attempts)
 
 
+_OLDEST_PENDING = (select(*_PENDING_COLUMNS).where(RawMail.state == "pending").order_by(RawMail.id)
+                   .limit(bindparam("limit")))
+_STILL_PENDING = select(RawMail.id).where(RawMail.id.in_(bindparam("ids", expanding=True)),
+                                          RawMail.state == "pending")
+
+
 def claim(session: Session, limit: int) -> list[Pending]:
     """Pending mails, oldest first, locked for this transaction (skipped by other workers on PostgreSQL;
     on SQLite the write lock taken at BEGIN IMMEDIATE already serialises workers)."""
-    stmt = select(*_PENDING_COLUMNS).where(RawMail.state == "pending").order_by(RawMail.id).limit(limit)
-    return [Pending(*row) for row in session.execute(skip_locked(session, stmt))]
+    rows = session.connection().execute(skip_locked(session, _OLDEST_PENDING), {"limit": limit})
+    return [Pending(*row) for row in rows]
 
 
 def still_pending(session: Session, ids: list[int]) -> set[int]:
     """Which of these mails no other worker has settled meanwhile (locked on PostgreSQL)."""
     if not ids:
         return set()
-    stmt = select(RawMail.id).where(RawMail.id.in_(ids), RawMail.state == "pending")
-    return set(session.scalars(skip_locked(session, stmt)))
+    return set(session.connection().execute(skip_locked(session, _STILL_PENDING), {"ids": ids}).scalars())
 
 
 def claim_one(session: Session, raw_id: int) -> Pending | None:
