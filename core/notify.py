@@ -16,7 +16,7 @@ from core.config import Settings
 from core.mail import tokens
 from core.mail.compose import OutgoingMail, build_mail, header_safe, mailable
 from core.db import insert_row
-from core.models import AccessLink, Contact, Outbox, utcnow
+from core.models import AccessLink, Outbox, utcnow
 from core.routing import TAG_RE
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,14 @@ class AnsweredMessage(Protocol):
     subject: str
     message_id: str | None
     references: str
+
+
+class Recipient(Protocol):
+    """Whom a mail goes to (a Contact, or intake's Sender)."""
+    id: int
+    email: str
+    name: str
+    undeliverable: bool
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ def tagged_subject(ticket: ThreadTicket, subject: str) -> str:
     return f"[#{ticket.id}] {subject}"
 
 
-def create_access_link(session: Session, settings: Settings, ticket: ThreadTicket, contact: Contact) -> str:
+def create_access_link(session: Session, settings: Settings, ticket: ThreadTicket, contact: Recipient) -> str:
     """A fresh no-login link to the ticket for this person; only its hash is stored."""
     token, token_hash = tokens.new_link_token()
     insert_row(session, AccessLink, {"token_hash": token_hash, "ticket_id": ticket.id, "contact_id": contact.id,
@@ -82,7 +90,7 @@ def _automatic_replies_recently(session: Session, settings: Settings, recipient:
 
 
 def queue_acknowledgement(session: Session, settings: Settings, ticket: ThreadTicket, inbound: AnsweredMessage,
-                          requester: Contact) -> bool:
+                          requester: Recipient) -> bool:
     """Write the acknowledgement of a new ticket to the outbox; False when it must not be sent."""
     if requester.undeliverable:
         return False
@@ -102,7 +110,7 @@ def queue_acknowledgement(session: Session, settings: Settings, ticket: ThreadTi
     return True
 
 
-def queue_mail(session: Session, settings: Settings, ticket: ThreadTicket, to: Contact, *, purpose: str,
+def queue_mail(session: Session, settings: Settings, ticket: ThreadTicket, to: Recipient, *, purpose: str,
                subject: str, text: str, answering: AnsweredMessage | None, automatic: str = "",
                html: str = "") -> Queued | None:
     """Compose a mail on a ticket's thread (signed Message-ID and Reply-To) into the outbox;

@@ -3,15 +3,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, lazyload
 
 from core.mail import tokens
 from core.mail.parse import ParsedMail
-from core.models import Contact, Follower, Message, Ticket
+from core.models import Follower, Message, Ticket
 
 TAG_RE = re.compile(r"\[#(\d{1,12})\]")
+
+
+class Person(Protocol):
+    """Who a mail is from, as routing needs them (a Contact, or intake's Sender)."""
+    id: int
+    email: str
+    role: str
 
 
 @dataclass(frozen=True)
@@ -26,7 +34,7 @@ _TICKET_OF_MSGID = (select(Message.ticket_id).where(Message.message_id == bindpa
                     .order_by(Message.id).limit(1))
 
 
-def route_mail(session: Session, secret: str, mail: ParsedMail, sender: Contact,
+def route_mail(session: Session, secret: str, mail: ParsedMail, sender: Person,
                recipients: tuple[str, ...]) -> Route:
     """Decide the ticket: signed reply address, then In-Reply-To/References, then a trusted subject tag."""
     for address in recipients:
@@ -64,7 +72,7 @@ def ticket_of_msgid(session: Session, secret: str, msgid: str) -> Ticket | None:
     return load_ticket(session, ticket_id) if ticket_id else None
 
 
-def may_use_tag(session: Session, ticket: Ticket, sender: Contact) -> bool:
+def may_use_tag(session: Session, ticket: Ticket, sender: Person) -> bool:
     """A subject tag is trusted only from the requester, a follower or staff."""
     if sender.id == ticket.requester_id or sender.role in ("agent", "admin"):
         return True

@@ -50,6 +50,17 @@ class SpooledMail(Protocol):
 
 
 @dataclass(frozen=True)
+class Sender:
+    """The person a mail is from, as intake needs them (read on the session's connection: no ORM
+    object, so nothing for autoflush to look at)."""
+    id: int
+    email: str
+    name: str
+    role: str
+    undeliverable: bool
+
+
+@dataclass(frozen=True)
 class OpenedTicket:
     """The fields of a ticket intake just inserted (a plain value: no ORM object to load or flush)."""
     id: int
@@ -80,9 +91,39 @@ def contact_for(session: Session, email: str, name: str = "") -> Contact:
     contact = session.execute(_CONTACT_BY_EMAIL, {"email": email}).scalar()
     if contact is not None:
         return contact
+    _insert_contact(session, email, name)
+    return session.execute(_CONTACT_BY_EMAIL, {"email": email}).scalar_one()
+
+
+def _insert_contact(session: Session, email: str, name: str) -> None:
+    """A new customer contact, unless a concurrent transaction inserted the address first."""
     insert_or_ignore(session, Contact, ("email",), {"email": email, "name": name, "role": "customer",
                                                     "active": True, "undeliverable": False})
-    return session.execute(_CONTACT_BY_EMAIL, {"email": email}).scalar_one()
+
+
+_SENDER = select(Contact.id, Contact.email, Contact.name, Contact.role, Contact.undeliverable).where(
+    Contact.email == bindparam("email"))
+
+
+def sender_for(session: Session, email: str, name: str = "") -> Sender:
+    """contact_for as a plain value: the contact with this address, created if new."""
+    email = email.strip().lower()
+    conn = session.connection()
+    row = conn.execute(_SENDER, {"email": email}).first()
+    if row is None:
+        _insert_contact(session, email, name)
+        row = conn.execute(_SENDER, {"email": email}).one()
+    return Sender(*row)
+
+
+_UNDELIVERABLE = update(Contact).where(Contact.email == bindparam("address")).values(undeliverable=True)
+
+
+def _mark_undeliverable(session: Session, address: str) -> None:
+    """No more mail to this address until an admin clears it (written at once: a later mail of
+    the same batch reads its recipient past the unit of work)."""
+    sender_for(session, address)
+    session.connection().execute(_UNDELIVERABLE, {"address": address.strip().lower()})
 
 
 def _store_blob(session: Session, data: bytes) -> str:
@@ -97,7 +138,7 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
     domain = settings.from_address.rpartition("@")[2]
     reason = automatic_reason(mail, raw.envelope_from if raw.door == "smtp" else None,
                               loop_token(settings.web.secret_key, domain), own)
-    sender = contact_for(session, mail.from_address or raw.envelope_from or UNKNOWN_SENDER, mail.from_name)
+    sender = sender_for(session, mail.from_address or raw.envelope_from or UNKNOWN_SENDER, mail.from_name)
     bounce = bounce_report(mail, raw.raw)
     if bounce is not None:
         return _receive_bounce(session, settings, raw, mail, sender, bounce)
@@ -136,7 +177,7 @@ def _touch(session: Session, ticket: Ticket) -> None:
 
 
 def _store_message(session: Session, ticket: Ticket | OpenedTicket, raw: SpooledMail, mail: ParsedMail,
-                   sender: Contact, matched_by: str, automatic: bool, visible: str) -> StoredMessage:
+                   sender: Sender, matched_by: str, automatic: bool, visible: str) -> StoredMessage:
     message_id = insert_row(session, Message, {
         "ticket_id": ticket.id, "kind": "mail", "direction": "in", "author_id": sender.id,
         "from_address": mail.from_address or raw.envelope_from, "subject": mail.subject,
@@ -153,12 +194,12 @@ def _store_message(session: Session, ticket: Ticket | OpenedTicket, raw: Spooled
     return StoredMessage(message_id, mail.subject, mail.message_id or None, " ".join(mail.references))
 
 
-def _receive_bounce(session: Session, settings: Settings, raw: SpooledMail, mail: ParsedMail, sender: Contact,
+def _receive_bounce(session: Session, settings: Settings, raw: SpooledMail, mail: ParsedMail, sender: Sender,
                     bounce: BounceReport) -> Received:
     """A delivery status notification: mark failed recipients undeliverable, link it to the ticket of
     the mail that bounced, never open a ticket and never answer."""
     for address in bounce.failed_recipients:
-        contact_for(session, address).undeliverable = True
+        _mark_undeliverable(session, address)
     ticket = ticket_of_msgid(session, settings.web.secret_key, bounce.original_message_id) \
         if bounce.original_message_id else None
     if ticket is None:
@@ -186,7 +227,7 @@ def is_support_address(address: str, own: frozenset[str]) -> bool:
     return address.lower() in own or f"{local.split('+', 1)[0]}@{domain}" in own
 
 
-def _open_ticket(session: Session, mail: ParsedMail, requester: Contact, mentions: int | None) -> OpenedTicket:
+def _open_ticket(session: Session, mail: ParsedMail, requester: Sender, mentions: int | None) -> OpenedTicket:
     now = utcnow()
     opened = OpenedTicket(0, new_reference(), mail.subject or "(no subject)", requester.id)
     ticket_id = insert_row(session, Ticket, {
@@ -201,7 +242,7 @@ def _open_ticket(session: Session, mail: ParsedMail, requester: Contact, mention
 
 
 def _add_followers(session: Session, ticket: Ticket | OpenedTicket, mail: ParsedMail, own: frozenset[str],
-                   sender: Contact) -> None:
+                   sender: Sender) -> None:
     for address in dict.fromkeys((*mail.to, *mail.cc)):
         if is_support_address(address, own):
             continue
@@ -212,7 +253,7 @@ def _add_followers(session: Session, ticket: Ticket | OpenedTicket, mail: Parsed
             session.add(Follower(ticket_id=ticket.id, contact_id=contact.id))
 
 
-def _reopen_on_reply(session: Session, ticket: Ticket, sender: Contact, automatic: bool) -> None:
+def _reopen_on_reply(session: Session, ticket: Ticket, sender: Sender, automatic: bool) -> None:
     """A human reply wakes the ticket: waiting → in progress, resolved/closed → reopened."""
     if automatic or sender.role != "customer" or ticket.status not in ("waiting", "resolved", "closed"):
         return

@@ -9,17 +9,34 @@ import email
 import email.policy
 import re
 import secrets
+from functools import lru_cache
 from dataclasses import dataclass, field
 from email import base64mime, quoprimime
 from email.header import Header
 from email.message import EmailMessage, Message
+from email.policy import EmailPolicy
 from email.utils import format_datetime, formataddr
 
 from core.errors import HeaderInjection
 from core.models import utcnow
 
-# policy.SMTP (CRLF, 7-bit) that writes our already-encoded, already-folded values as they are.
-_WRITE_AS_IS = email.policy.SMTP.clone(refold_source="none")
+@lru_cache(maxsize=64)
+def _parsed_header(name: str, value: str):
+    return email.policy.SMTP.header_factory(name, value)
+
+
+class _WriteAsIsPolicy(EmailPolicy):
+    """policy.SMTP (CRLF, 7-bit) that writes our already-encoded, already-folded values as they
+    are, and parses a header it must read (the generator asks for Content-Type) once per value
+    instead of once per mail: header objects are immutable, so a parsed one can be shared."""
+
+    def header_fetch_parse(self, name, value):
+        if hasattr(value, "name"):
+            return value
+        return _parsed_header(name, "".join(value.splitlines()))
+
+
+_WRITE_AS_IS = _WriteAsIsPolicy(linesep="\r\n", refold_source="none")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 
 
