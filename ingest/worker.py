@@ -60,6 +60,8 @@ def drain(sessions: sessionmaker[Session], settings: Settings, batch: int = 50,
         done_batches += 1
         if all(r.error and not r.quarantined for r in results):
             break  # every mail failed for a reason of ours: let the scheduler try later
+        if len(results) < batch:
+            break  # the spool is drained: a mail stored meanwhile wakes the caller again
     return outcomes
 
 

@@ -29,11 +29,12 @@ class IntakeLoop:
     """Drains the spool as soon as a door stores a mail, and every second in any case.
 
     After a wake-up it lets `gather` seconds pass first, so mails arriving together are stored
-    in one batch (one transaction, one commit) rather than one commit each: a few milliseconds
-    of latency for a large share of the per-mail cost when mail pours in."""
+    in one batch (one transaction, one commit) rather than one commit each: a tenth of a second
+    of latency (the acknowledgement is sent later anyway) for a third of the per-mail cost when
+    mail pours in (bench/ingest.py: 5.7 instead of 7.8 ms of CPU per mail with 0.02 s)."""
 
     def __init__(self, desk: Postdesk, after_drain: Callable[[], None], interval: float = 1.0,
-                 gather: float = 0.02) -> None:
+                 gather: float = 0.1) -> None:
         self.desk = desk
         self.after_drain = after_drain
         self.interval = interval
@@ -125,9 +126,11 @@ def run_jobs(desk: Postdesk, handlers: dict, scheduler: BackgroundScheduler,
 
 async def serve(desk: Postdesk, only: set[str]) -> None:
     """Run the chosen roles until SIGINT/SIGTERM."""
-    # Threads (SMTP loop, intake, jobs) hand the GIL over more often: an SMTP reply waiting
-    # behind a busy worker thread otherwise waits out the default 5 ms switch interval.
-    sys.setswitchinterval(0.001)
+    # Threads (SMTP loop, intake, jobs) hand the GIL over more often: each SMTP reply waiting
+    # behind a busy worker thread otherwise waits out the switch interval (5 ms by default), and
+    # one connection sends its next mail only after the last reply. 0.2 ms: 136 mails/s over
+    # one connection in bench/ingest.py against 112 with 1 ms.
+    sys.setswitchinterval(0.0002)
     cfg = desk.settings
     intake = scheduler = smtp_server = None
     if "worker" in only:
