@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run SMTP, web portal and background jobs (all-in-one by default)")
     serve.add_argument("--only", default="smtp,imap,web,worker",
                        help="comma-separated roles to run: smtp, imap, web, worker (default all; "
-                            "imap stays off while [imap] host is empty)")
+                            "imap polls every [imap] and [imap.mailboxes.<name>] mailbox that has a host)")
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the database on start")
 
     ingest = sub.add_parser("ingest", help="store one raw mail from FILE or stdin (MTA pipe; sysexits codes)")

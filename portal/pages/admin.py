@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from core import jobs, quarantine, staff as people
-from core.config import Settings
+from core.config import ImapMailbox, Settings
 from core.errors import SenderError
 from core.models import ROLES, Contact
 from portal.deps import csrf_protect, db, require_role, settings
@@ -67,16 +67,14 @@ def update_user(contact_id: int, request: Request, role: str = Form(...), active
 
 def visible_config(cfg: Settings) -> list[tuple[str, list[tuple[str, str]]]]:
     """What an admin may read of the configuration: addresses, hosts, users, folders; no password or key."""
-    imap = cfg.imap
     out = cfg.outbound
+    mailboxes = cfg.imap.enabled_mailboxes
     return [
         ("Support addresses", [("Addresses", ", ".join(cfg.smtp.addresses)), ("Sender (From)", cfg.from_address),
                                ("SMTP door", f"{cfg.smtp.host}:{cfg.smtp.port}"),
                                ("Largest mail", f"{cfg.smtp.max_message_bytes // (1024 * 1024)} MB")]),
-        ("IMAP mailbox", [("Host", f"{imap.host}:{imap.port}" if imap.host else "not configured"),
-                          ("User", imap.username or "—"), ("Folder", imap.folder),
-                          ("TLS", "yes" if imap.ssl else "no"), ("Poll every", f"{imap.poll_seconds} s"),
-                          ("After fetching", imap.after)]),
+        *([(f"IMAP mailbox [{m.section}]", _mailbox_rows(m)) for m in mailboxes]
+          or [("IMAP mailbox", [("Host", "not configured")])]),
         ("Outbound mail", [("Smarthost", f"{out.host}:{out.port}" if out.host
                             else f"none — mails are written to {out.outbox_dir}"),
                            ("STARTTLS", "yes" if out.starttls else "no"),
@@ -86,6 +84,11 @@ def visible_config(cfg: Settings) -> list[tuple[str, list[tuple[str, str]]]]:
         ("Web and database", [("Base URL", cfg.base_url),
                               ("Database", make_url(cfg.database.url).get_backend_name())]),
     ]
+
+
+def _mailbox_rows(m: ImapMailbox) -> list[tuple[str, str]]:
+    return [("Host", f"{m.host}:{m.port}"), ("User", m.username or "—"), ("Folder", m.folder),
+            ("TLS", "yes" if m.ssl else "no"), ("Poll every", f"{m.poll_seconds} s"), ("After fetching", m.after)]
 
 
 @router.get("/config")

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from core import jobs
+from core.config import ImapMailbox
 from core.models import AgentSkill, Contact, Job, RawMail, Ticket
 from ingest import spool, worker
 from tests.integration.test_agent_pages import HTML, app, post_form, signed_in  # noqa: F401 (fixture)
@@ -74,7 +75,9 @@ def test_config_page_shows_addresses_and_hosts_but_never_secrets(app, desk):  # 
     cfg = dataclasses.replace(
         cfg, smtp=dataclasses.replace(cfg.smtp, addresses=("support@example.test", "help@example.test")),
         imap=dataclasses.replace(cfg.imap, host="imap.example.test", username="desk@example.test",
-                                 password="imap-PASSWORD-1", folder="Support"),
+                                 password="imap-PASSWORD-1", folder="Support", mailboxes=(ImapMailbox(
+                                     host="imap2.example.test", username="sales@example.test",
+                                     password="imap-PASSWORD-4", name="sales"),)),
         outbound=dataclasses.replace(cfg.outbound, host="smtp.example.test", username="relay",
                                      password="smtp-PASSWORD-2"),
         ai=dataclasses.replace(cfg.ai, provider="auto", api_key="mistral-KEY-3"))
@@ -82,9 +85,10 @@ def test_config_page_shows_addresses_and_hosts_but_never_secrets(app, desk):  # 
     page = admin.get("/admin/config", headers=HTML)
     assert page.status_code == 200
     for shown in ("support@example.test", "help@example.test", "imap.example.test:993", "desk@example.test",
-                  "Support", "smtp.example.test:25", "mistral"):
+                  "Support", "smtp.example.test:25", "mistral", "imap2.example.test:993", "sales@example.test",
+                  "[imap.mailboxes.sales]"):
         assert shown in page.text, shown
-    for secret in ("imap-PASSWORD-1", "smtp-PASSWORD-2", "mistral-KEY-3", cfg.web.secret_key):
+    for secret in ("imap-PASSWORD-1", "smtp-PASSWORD-2", "mistral-KEY-3", "imap-PASSWORD-4", cfg.web.secret_key):
         assert secret not in page.text
 
 
