@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.mail import tokens
-from core.mail.compose import OutgoingMail, build_mail, header_safe, mailable
 from core.db import insert_row
+from core.mail.compose import OutgoingMail, build_mail, header_safe, mailable
 from core.models import AccessLink, Outbox, utcnow
 from core.routing import TAG_RE
 

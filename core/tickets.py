@@ -2,13 +2,11 @@
 causes into the outbox; the caller commits, so change and mail land together or not at all."""
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-
 from typing import Protocol
 
 from sqlalchemy import bindparam, select, update
@@ -229,16 +227,16 @@ def is_support_address(address: str, own: frozenset[str]) -> bool:
 
 def _open_ticket(session: Session, mail: ParsedMail, requester: Sender, mentions: int | None) -> OpenedTicket:
     now = utcnow()
-    opened = OpenedTicket(0, new_reference(), mail.subject or "(no subject)", requester.id)
+    reference, subject = new_reference(), mail.subject or "(no subject)"
     ticket_id = insert_row(session, Ticket, {
-        "reference": opened.reference, "subject": opened.subject, "requester_id": requester.id, "status": "new",
+        "reference": reference, "subject": subject, "requester_id": requester.id, "status": "new",
         "priority": "medium", "category": "general", "created_at": now, "updated_at": now})
     insert_row(session, Event, {"ticket_id": ticket_id, "kind": "created", "source": "mail",
                                 "actor_id": requester.id, "created_at": now})
     if mentions is not None:
         insert_row(session, Event, {"ticket_id": ticket_id, "kind": "mentions", "new_value": str(mentions),
                                     "source": "rule", "created_at": now})
-    return dataclasses.replace(opened, id=ticket_id)
+    return OpenedTicket(ticket_id, reference, subject, requester.id)
 
 
 def _add_followers(session: Session, ticket: Ticket | OpenedTicket, mail: ParsedMail, own: frozenset[str],
