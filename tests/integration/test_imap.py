@@ -14,6 +14,9 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 import pytest
 from sqlalchemy import func, select, text
@@ -190,25 +193,35 @@ print(poll_once(settings, make_session_factory(make_engine(settings.database.url
 """
 
 
+@contextmanager
+def poller_process(cwd: Path, env: dict[str, str], proxy: CuttingProxy) -> Iterator[subprocess.Popen]:
+    """POLL_IN_A_PROCESS with these POSTDESK_* settings only, yielded once its IMAP session has
+    reached the proxy's trigger (and is held there); killed on leaving."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("POSTDESK_")}
+    proc = subprocess.Popen([sys.executable, "-c", POLL_IN_A_PROCESS], cwd=cwd, env={**clean, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        if not proxy.tripped.wait(60):
+            proc.kill()
+            pytest.fail(f"the poller never reached {proxy.trigger!r}:\n{proc.communicate()[0].decode()}")
+        yield proc
+    finally:
+        proc.kill()  # SIGKILL: its locks go with its connection / open file
+        proc.wait(10)
+
+
 def test_poller_process_killed_between_commit_and_move_neither_loses_nor_doubles(desk, account, dovecot, tmp_path):
     settings = _point_at(desk, account, after="move:Handled")
     account.append(_mail("a"))
     account.append(_mail("b"))
 
     with CuttingProxy(dovecot.port, trigger=rb"UID MOVE", hold=True) as proxy:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POSTDESK_")}
-        env.update({"POSTDESK_DATABASE__URL": settings.database.url, "POSTDESK_PATHS__VAR_DIR": str(tmp_path / "var"),
-                    "POSTDESK_IMAP__HOST": "127.0.0.1", "POSTDESK_IMAP__PORT": str(proxy.port),
-                    "POSTDESK_IMAP__SSL": "false", "POSTDESK_IMAP__USERNAME": account.username,
-                    "POSTDESK_IMAP__PASSWORD": account.password, "POSTDESK_IMAP__AFTER": "move:Handled"})
-        proc = subprocess.Popen([sys.executable, "-c", POLL_IN_A_PROCESS], cwd=tmp_path, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        try:
-            if not proxy.tripped.wait(60):
-                proc.kill()
-                pytest.fail(f"the poller never sent UID MOVE:\n{proc.communicate()[0].decode()}")
+        env = {"POSTDESK_DATABASE__URL": settings.database.url, "POSTDESK_PATHS__VAR_DIR": str(tmp_path / "var"),
+               "POSTDESK_IMAP__HOST": "127.0.0.1", "POSTDESK_IMAP__PORT": str(proxy.port),
+               "POSTDESK_IMAP__SSL": "false", "POSTDESK_IMAP__USERNAME": account.username,
+               "POSTDESK_IMAP__PASSWORD": account.password, "POSTDESK_IMAP__AFTER": "move:Handled"}
+        with poller_process(tmp_path, env, proxy) as proc:
             proc.kill()  # SIGKILL: no finally, no logout, no rollback of anything
-        finally:
             proc.wait(10)
     assert proc.returncode == -9
     assert _raws(desk) == [_mail("a")]

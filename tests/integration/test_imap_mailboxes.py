@@ -3,9 +3,6 @@ mailbox at a time (PostgreSQL advisory lock, a lock file on SQLite) across threa
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,7 +16,7 @@ from core.models import ImapState
 from ingest.imap import ImapPoller, PollResult, mailbox_pollers, poll_once
 from ingest.imap_lock import advisory_lock_id, lock_file, polling_alone
 from postdesk.runtime import start_imap_pollers
-from tests.integration.test_imap import POLL_IN_A_PROCESS, SEEN, _mail, _raws, _seen
+from tests.integration.test_imap import SEEN, _mail, _raws, _seen, poller_process
 from tests.support.dovecot import CuttingProxy, Dovecot, ImapAccount
 
 
@@ -131,22 +128,13 @@ def test_poll_skips_while_another_process_polls_the_mailbox_and_resumes_when_it_
     account.append(_mail("b"))
 
     with CuttingProxy(dovecot.port, trigger=rb"UID FETCH", hold=True) as proxy:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POSTDESK_")}
-        env.update({"POSTDESK_DATABASE__URL": settings.database.url, "POSTDESK_PATHS__VAR_DIR": str(tmp_path / "other"),
-                    **_imap_env("POSTDESK_IMAP", account, PORT=str(proxy.port))})
-        proc = subprocess.Popen([sys.executable, "-c", POLL_IN_A_PROCESS], cwd=tmp_path, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        try:
-            if not proxy.tripped.wait(60):
-                proc.kill()
-                pytest.fail(f"the other poller never fetched:\n{proc.communicate()[0].decode()}")
+        env = {"POSTDESK_DATABASE__URL": settings.database.url, "POSTDESK_PATHS__VAR_DIR": str(tmp_path / "other"),
+               **_imap_env("POSTDESK_IMAP", account, PORT=str(proxy.port))}
+        with poller_process(tmp_path, env, proxy):
             # The other process is in the middle of its poll, holding the mailbox.
             poller = ImapPoller(settings, desk.sessions)
             assert poller.poll() == PollResult(skipped=True) and poller.skips == 1
             assert _raws(desk) == [] and _seen(account) == {1: False, 2: False}
-        finally:
-            proc.kill()  # SIGKILL: its lock goes with its connection / open file
-            proc.wait(10)
 
     _wait_until(lambda: not poll_once(settings, desk.sessions).skipped, timeout=10)
     assert _raws(desk) == [_mail("a"), _mail("b")] and _seen(account) == {1: True, 2: True}
