@@ -94,11 +94,17 @@ def content_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+_MESSAGE_ID_FIELD = re.compile(rb"^message-id[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)", re.IGNORECASE | re.MULTILINE)
+
+
 def quick_message_id(raw: bytes) -> str:
-    """The Message-ID from the header block only, without parsing bodies (used by the doors)."""
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    msg = email.message_from_bytes(head + b"\n\n", policy=email.policy.compat32)
-    return normalise_msgid(str(msg.get("Message-ID", "") or ""))
+    """The Message-ID from the header block only, without parsing anything else (the doors use
+    it on the path to their answer: a regex over the header block the stdlib would read, about a
+    tenth of what parsing that block cost)."""
+    found = _MESSAGE_ID_FIELD.search(raw, 0, _top_header_length(raw))
+    if found is None:
+        return ""
+    return normalise_msgid(found.group(1).decode("ascii", "replace").replace("\r", ""))
 
 
 def normalise_msgid(value: str) -> str:

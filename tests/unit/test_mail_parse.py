@@ -4,7 +4,9 @@ from __future__ import annotations
 import base64
 import random
 
-from core.mail.parse import parse_mail
+import pytest
+
+from core.mail.parse import parse_mail, quick_message_id
 
 HEAD = "From: Ann Example <ann@example.org>\r\nTo: support@example.com\r\nSubject: help\r\nMIME-Version: 1.0\r\n"
 
@@ -126,3 +128,16 @@ def test_random_bytes_never_crash_the_parser_nor_leak_undecodable_text():
                  *(f"{a.filename}{a.content_type}{a.content_id}" for a in mail.attachments)]
         for text in texts:
             text.encode("utf-8")  # no lone surrogates: the database would refuse them
+
+
+@pytest.mark.parametrize("raw, expected", [
+    (b"Subject: x\nMessage-ID:\n <folded@example.org>\n\nbody", "folded@example.org"),
+    (b"Message-Id: <a@b> (a comment)\r\nSubject: y\r\n\r\n", "a@b"),
+    (b"From sender Mon Jan  1 00:00:00 2024\nMessage-ID: <mbox@example.org>\n\n", "mbox@example.org"),
+    (b"Subject: no id\n\nMessage-ID: <in-the-body@example.org>\n", ""),
+    (b"X-A: 1\nnot a header line\nMessage-ID: <after-the-headers@example.org>\n\n", ""),
+    (b"Message-ID: <first@example.org>\nMessage-ID: <second@example.org>\n\n", "first@example.org"),
+    (b"", ""),
+])
+def test_quick_message_id_reads_the_header_block_as_the_parser_does(raw, expected):
+    assert quick_message_id(raw) == expected == (parse_mail(raw).message_id if raw else "")
