@@ -81,6 +81,9 @@ class Ticket(Base):
         _one_of("priority", PRIORITIES, "priority"),
         _one_of("category", CATEGORIES, "category"),
         Index("ix_ticket_status_updated", "status", "updated_at"),
+        Index("ix_ticket_updated_id", "updated_at", "id"),
+        Index("ix_ticket_created_id", "created_at", "id"),
+        Index("ix_ticket_assignee_updated", "assignee_id", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -106,6 +109,7 @@ class Ticket(Base):
 class Follower(Base):
     """Someone in Cc of a ticket's mail: receives its updates and may reply by tag."""
     __tablename__ = "follower"
+    __table_args__ = (Index("ix_follower_contact_id", "contact_id"),)
 
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), primary_key=True)
@@ -260,6 +264,7 @@ class AgentSkill(Base):
 class TicketSkill(Base):
     """A skill a ticket needs, as triage suggested it."""
     __tablename__ = "ticket_skill"
+    __table_args__ = (Index("ix_ticket_skill_skill", "skill", "ticket_id"),)
 
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True)
     skill: Mapped[str] = mapped_column(String(32), primary_key=True)
