@@ -2,6 +2,7 @@
 Every figure is computed by the database (aggregation), never by looping over rows in Python."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -91,6 +92,21 @@ def _text_match(text: str):
 def list_tickets(session: Session, f: TicketFilter) -> tuple[list[Ticket], int]:
     """One page of tickets matching the filter, and how many match in all."""
     return _page(session, f), _count(session, f)
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    tickets: list[Ticket]
+    total: int
+    per_status: dict[str, int]  # matches per status with every filter but the status
+
+
+def queue_page(session: Session, f: TicketFilter) -> QueuePage:
+    """The agent queue: a page, and the matches per status; the total is their sum over the chosen
+    statuses, so the matches are counted once (at 100,000 tickets, each count is the slow part)."""
+    per_status = counts_by(session, Ticket.status, dataclasses.replace(f, status=()))
+    total = sum(n for status, n in per_status.items() if not f.status or status in f.status)
+    return QueuePage(_page(session, f), total, per_status)
 
 
 def _page(session: Session, f: TicketFilter) -> list[Ticket]:
