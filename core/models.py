@@ -75,6 +75,8 @@ class Contact(Base):
 
 
 class Ticket(Base):
+    """A request and its thread. On PostgreSQL, triggers keep one full-text document per ticket in the
+    table ticket_search (migration 0005; not mapped here: core/queries.py reads it, nothing writes it)."""
     __tablename__ = "ticket"
     __table_args__ = (
         _one_of("status", STATUSES, "status"),

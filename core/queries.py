@@ -3,10 +3,14 @@ Every figure is computed by the database (aggregation), never by looping over ro
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import Select, String, any_, case, cast, func, or_, select
+from sqlalchemy import (Integer, Select, String, any_, case, cast, func, literal, literal_column, or_, select, table,
+                        union)
+from sqlalchemy import column as table_column
+from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from core.mail.tokens import hash_link_token
@@ -64,9 +68,10 @@ def _filtered(f: TicketFilter, dialect: str) -> Select:
     if f.requester:
         requester = aliased(Contact)
         stmt = stmt.join(requester, Ticket.requester_id == requester.id).where(
-            requester.email.contains(f.requester.lower(), autoescape=True))
-    if f.search.strip():
-        stmt = stmt.where(_text_match(f.search.strip()))
+            requester.email.contains(_no_nul(f.requester).lower(), autoescape=True))
+    text = _no_nul(f.search).strip()[:MAX_SEARCH]
+    if text:
+        stmt = stmt.where(_text_match(text, dialect))
     return stmt
 
 
@@ -80,13 +85,56 @@ def _owned_by(owner_id: int, dialect: str):
     return or_(Ticket.requester_id == owner_id, Ticket.id.in_(followed))
 
 
-def _text_match(text: str):
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    like = f"%{escaped}%"
-    in_body = select(Message.ticket_id).where(func.lower(Message.visible_text).like(like, escape="\\"),
-                                              Message.direction != "note")
-    return or_(func.lower(Ticket.subject).like(like, escape="\\"), func.lower(Ticket.summary).like(like, escape="\\"),
-               Ticket.id.in_(in_body), cast(Ticket.id, String) == text.lstrip("#"))
+MAX_SEARCH = 200          # characters of a search box that are searched for
+TICKET_NUMBER = re.compile(r"#?(\d{1,9})", re.ASCII)
+
+
+def _no_nul(text: str) -> str:
+    """PostgreSQL text cannot hold NUL: a pasted one would end the request with an error."""
+    return text.replace("\x00", "")
+
+
+def _text_match(text: str, dialect: str):
+    """Tickets whose subject, summary or thread (not internal notes) hold the text; `#N` is ticket N only,
+    a bare number is that ticket or the number in the text."""
+    number = TICKET_NUMBER.fullmatch(text)
+    if number and text.startswith("#"):
+        return Ticket.id == int(number.group(1))
+    by_id = [select(literal(int(number.group(1)), Integer))] if number else []
+    if dialect == "postgresql":
+        matches = [select(TICKET_SEARCH.c.ticket_id).where(TICKET_SEARCH.c.document.bool_op("@@")(search_query(text)))]
+    else:  # SQLite, the small default: a scan is fast enough there
+        escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
+        matches = [select(Ticket.id).where(or_(func.lower(Ticket.subject).like(like, escape="\\"),
+                                               func.lower(Ticket.summary).like(like, escape="\\"))),
+                   select(Message.ticket_id).where(func.lower(Message.visible_text).like(like, escape="\\"),
+                                                   Message.direction != "note")]
+    found = union(*matches, *by_id)
+    if dialect == "postgresql":
+        # The matching ids first, as an array, then the tickets by primary key: with `IN (subquery)`
+        # the planner may walk every ticket newest first and test each one's document (2 s for a
+        # rare word), as it cannot know how few tickets a word is in.
+        return Ticket.id == any_(func.array(found.scalar_subquery()))
+    return Ticket.id.in_(found)
+
+
+# PostgreSQL full-text search: one document per ticket (subject, summary, every message but internal
+# notes), kept up to date by the triggers of migration 0005. The 'simple' configuration lowercases
+# and does not stem: mail arrives in many languages, an English stemmer would mangle the others and
+# drop English stop words (a search for "will" or "the" would find nothing).
+TICKET_SEARCH = table("ticket_search", table_column("ticket_id", Integer), table_column("document", TSVECTOR))
+SEARCH_CONFIG = literal_column("'simple'::regconfig")
+
+
+def search_query(text: str):
+    """The tsquery for a search box: web-search syntax ("a phrase", -word, or), never a syntax error;
+    the last word also matches as a prefix while it is still being typed ("print" finds "printer")."""
+    query = func.websearch_to_tsquery(SEARCH_CONFIG, text)
+    if not text[-1].isalnum():
+        return query
+    # The tsquery's text ends with its last lexeme's closing quote: the prefix mark goes after it.
+    return cast(func.regexp_replace(cast(query, String), "'$", "':*"), TSQUERY)
 
 
 def list_tickets(session: Session, f: TicketFilter) -> tuple[list[Ticket], int]:
