@@ -113,8 +113,8 @@ def _text_match(text: str, dialect: str):
     found = union(*matches, *by_id)
     if dialect == "postgresql":
         # The matching ids first, as an array, then the tickets by primary key: with `IN (subquery)`
-        # the planner may walk every ticket newest first and test each one's document (2 s for a
-        # rare word), as it cannot know how few tickets a word is in.
+        # the planner may walk every ticket newest first and test each one's document (117 ms for a
+        # rare word at 100,000 tickets, against 1 ms), as it cannot know how few tickets hold a prefix.
         return Ticket.id == any_(func.array(found.scalar_subquery()))
     return Ticket.id.in_(found)
 
