@@ -85,7 +85,7 @@ class Ticket(Base):
         Index("ix_ticket_status_updated", "status", "updated_at"),
         Index("ix_ticket_updated_id", "updated_at", "id"),
         Index("ix_ticket_created_id", "created_at", "id"),
-        Index("ix_ticket_assignee_updated", "assignee_id", "updated_at"),
+        Index("ix_ticket_assignee_updated", "assignee_id", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -95,7 +95,7 @@ class Ticket(Base):
     priority: Mapped[str] = mapped_column(String(16), default="medium")
     category: Mapped[str] = mapped_column(String(16), default="general")
     requester_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
-    assignee_id: Mapped[Optional[int]] = mapped_column(ForeignKey("contact.id"), index=True)
+    assignee_id: Mapped[Optional[int]] = mapped_column(ForeignKey("contact.id"))  # ix_ticket_assignee_updated
     summary: Mapped[str] = mapped_column(Text, default="")
     resolution: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)

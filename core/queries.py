@@ -61,8 +61,10 @@ def _filtered(f: TicketFilter, dialect: str) -> Select:
     if f.assignee == "none":
         stmt = stmt.where(Ticket.assignee_id.is_(None))
     elif f.assignee:
-        assignee = aliased(Contact)
-        stmt = stmt.join(assignee, Ticket.assignee_id == assignee.id).where(assignee.email == f.assignee.lower())
+        # The agent's id as a value read first, not a join: the planner can then read that agent's
+        # tickets newest first from ticket(assignee_id, updated_at, id) and stop after a page.
+        agent = select(Contact.id).where(Contact.email == f.assignee.lower()).scalar_subquery()
+        stmt = stmt.where(Ticket.assignee_id == agent)
     if f.skill:
         stmt = stmt.where(Ticket.id.in_(select(TicketSkill.ticket_id).where(TicketSkill.skill == f.skill.lower())))
     if f.requester:

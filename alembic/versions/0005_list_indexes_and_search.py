@@ -33,7 +33,7 @@ depends_on = None
 LIST_INDEXES = (  # (name, table, columns): the same on both databases, declared in core/models.py
     ("ix_ticket_updated_id", "ticket", ["updated_at", "id"]),        # the default sort, newest first
     ("ix_ticket_created_id", "ticket", ["created_at", "id"]),        # sorted by age
-    ("ix_ticket_assignee_updated", "ticket", ["assignee_id", "updated_at"]),  # "my tickets" of an agent
+    ("ix_ticket_assignee_updated", "ticket", ["assignee_id", "updated_at", "id"]),  # an agent's own
     ("ix_ticket_skill_skill", "ticket_skill", ["skill", "ticket_id"]),  # the queue's skill filter
     ("ix_follower_contact_id", "follower", ["contact_id"]),          # a customer's followed tickets
 )
@@ -132,6 +132,7 @@ SELECT ticket_search_rebuild(t.id) FROM ticket t
 def upgrade() -> None:
     for name, table, columns in LIST_INDEXES:
         op.create_index(name, table, columns)
+    op.drop_index("ix_ticket_assignee_id", table_name="ticket")  # the first column of ix_ticket_assignee_updated
     if op.get_bind().dialect.name != "postgresql":
         return  # SQLite, the small default, searches with LIKE (core/queries.py)
     op.execute(SEARCH_DDL)
@@ -147,5 +148,6 @@ def downgrade() -> None:
             op.execute(f"DROP FUNCTION {function}() CASCADE")
         op.execute("DROP FUNCTION ticket_search_rebuild(integer)")
         op.execute("DROP FUNCTION ticket_search_words(text)")
+    op.create_index("ix_ticket_assignee_id", "ticket", ["assignee_id"])
     for name, table, _ in reversed(LIST_INDEXES):
         op.drop_index(name, table_name=table)
