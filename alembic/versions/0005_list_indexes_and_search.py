@@ -137,7 +137,14 @@ def upgrade() -> None:
         return  # SQLite, the small default, searches with LIKE (core/queries.py)
     op.execute(SEARCH_DDL)
     op.execute(SEARCH_BACKFILL)
-    op.execute("CREATE INDEX ix_ticket_search_document ON ticket_search USING gin (document)")
+    # Every new message rewrites its ticket's document, so the GIN index takes a few hundred entries
+    # per mail. Its pending list (where they wait, unsorted, to be merged) is read by every search and
+    # weighed by the planner: at the default 4 MB a search for "refund" went from a 38 ms bitmap scan
+    # to a 423 ms scan of every document. 256 kB keeps both small at the same cost per mail.
+    op.execute("CREATE INDEX ix_ticket_search_document ON ticket_search USING gin (document)"
+               " WITH (gin_pending_list_limit = 256)")
+    # One dead row version per stored message: vacuum after 2% of the tickets changed, not 20%.
+    op.execute("ALTER TABLE ticket_search SET (autovacuum_vacuum_scale_factor = 0.02)")
     op.execute("ANALYZE ticket_search")
 
 
