@@ -75,12 +75,17 @@ class Contact(Base):
 
 
 class Ticket(Base):
+    """A request and its thread. On PostgreSQL, triggers keep one full-text document per ticket in the
+    table ticket_search (migration 0005; not mapped here: core/queries.py reads it, nothing writes it)."""
     __tablename__ = "ticket"
     __table_args__ = (
         _one_of("status", STATUSES, "status"),
         _one_of("priority", PRIORITIES, "priority"),
         _one_of("category", CATEGORIES, "category"),
         Index("ix_ticket_status_updated", "status", "updated_at"),
+        Index("ix_ticket_updated_id", "updated_at", "id"),
+        Index("ix_ticket_created_id", "created_at", "id"),
+        Index("ix_ticket_assignee_updated", "assignee_id", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -90,7 +95,7 @@ class Ticket(Base):
     priority: Mapped[str] = mapped_column(String(16), default="medium")
     category: Mapped[str] = mapped_column(String(16), default="general")
     requester_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
-    assignee_id: Mapped[Optional[int]] = mapped_column(ForeignKey("contact.id"), index=True)
+    assignee_id: Mapped[Optional[int]] = mapped_column(ForeignKey("contact.id"))  # ix_ticket_assignee_updated
     summary: Mapped[str] = mapped_column(Text, default="")
     resolution: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
@@ -106,6 +111,7 @@ class Ticket(Base):
 class Follower(Base):
     """Someone in Cc of a ticket's mail: receives its updates and may reply by tag."""
     __tablename__ = "follower"
+    __table_args__ = (Index("ix_follower_contact_id", "contact_id"),)
 
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), primary_key=True)
@@ -260,6 +266,7 @@ class AgentSkill(Base):
 class TicketSkill(Base):
     """A skill a ticket needs, as triage suggested it."""
     __tablename__ = "ticket_skill"
+    __table_args__ = (Index("ix_ticket_skill_skill", "skill", "ticket_id"),)
 
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True)
     skill: Mapped[str] = mapped_column(String(32), primary_key=True)

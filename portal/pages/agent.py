@@ -5,7 +5,6 @@ JavaScript; /static/agent.js only adds polling for new messages and a stats refr
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 from urllib.parse import quote, urlencode
 
@@ -62,12 +61,11 @@ def _url_with(params: QueryParams, **changes: str | int | None) -> str:
 @router.get("/queue")
 def queue(request: Request, user: Contact = Depends(staff_only), session: Session = Depends(db)):
     f = queue_filter(request.query_params, user)
-    tickets, total = queries.list_tickets(session, f)
-    per_status = queries.counts_by(session, Ticket.status, dataclasses.replace(f, status=()))
-    pages = max(1, -(-total // f.per_page))
-    return page(request, "agent/queue.html", tickets=tickets, total=total, f=f, params=request.query_params,
-                per_status=per_status, pages=pages, statuses=STATUSES, priorities=PRIORITIES,
-                categories=CATEGORIES, staff=people.staff(session),
+    found = queries.queue_page(session, f)
+    pages = max(1, -(-found.total // f.per_page))
+    return page(request, "agent/queue.html", tickets=found.tickets, total=found.total, f=f,
+                params=request.query_params, per_status=found.per_status, pages=pages, statuses=STATUSES,
+                priorities=PRIORITIES, categories=CATEGORIES, staff=people.staff(session),
                 url_with=lambda **c: _url_with(request.query_params, **c))
 
 
