@@ -615,6 +615,7 @@ def endpoints(shape: Shape, vocab: Vocabulary) -> list[Endpoint]:
 class Measured:
     endpoint: Endpoint
     latencies_ms: list[float] = field(default_factory=list)
+    by_path: dict[str, list[float]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     busy_cores: float = 0.0
@@ -653,6 +654,7 @@ def drive(servers: list[ingest_bench.Server], endpoint: Endpoint, clients: int, 
             took = (time.perf_counter() - started) * 1000
             with lock:
                 measured.latencies_ms.append(took)
+                measured.by_path.setdefault(path, []).append(took)
                 if status != 200:
                     measured.errors.append(f"{path}: {status}")
 
@@ -690,6 +692,10 @@ def print_web_report(results: list[Measured], clients: int, web_processes: int) 
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
     print("busy cores: the whole machine's CPU use during the run (server, PostgreSQL, these clients, and anyone "
           "else's work)")
+    print("slowest paths (median ms):")
+    for m in results:
+        medians = sorted(((sorted(t)[len(t) // 2], path) for path, t in m.by_path.items()), reverse=True)[:3]
+        print(f"  {m.endpoint.name}: " + ", ".join(f"{path} {ms:.0f}" for ms, path in medians))
     for m in results:
         for error in sorted(set(m.errors))[:5]:
             print(f"ERROR {m.endpoint.name}: {error}")
