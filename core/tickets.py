@@ -21,7 +21,8 @@ from core.mail.bounce import BounceReport, bounce_report
 from core.mail.parse import ParsedMail
 from core.mail.reply_text import visible_reply_text
 from core.mail.tokens import loop_token
-from core.models import Attachment, Blob, Contact, Event, Follower, Message, Ticket, aware, utcnow
+from core.errors import ParentStillSpooled
+from core.models import Attachment, Blob, Contact, Event, Follower, Message, RawMail, Ticket, aware, utcnow
 from core.routing import Route, route_mail, ticket_of_msgid
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,8 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
         return _receive_bounce(session, settings, raw, mail, sender, bounce)
     recipients = tuple(dict.fromkeys([*filter(None, raw.envelope_to.split(",")), *mail.to, *mail.cc]))
     route = route_mail(session, settings.web.secret_key, mail, sender, recipients)
+    if route.ticket is None:
+        _unless_parent_spooled(session, raw, mail)
     if route.ticket is not None and not reason and _closed_too_long(route.ticket, settings.intake.reopen_days):
         route = Route(None, "new", mentions=route.ticket.id)  # a follow-up long after closing: a new ticket
     created = route.ticket is None
@@ -161,6 +164,23 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
              f", automatic: {reason}" if reason else "",
              extra={"ticket_id": ticket.id, "message_id": mail.message_id, "raw_mail_id": raw.id, "door": raw.door})
     return Received(ticket.id, message.id, route.matched_by, created, acknowledged, reason)
+
+
+_SPOOLED_PARENT = (select(RawMail.dedupe_key).where(RawMail.dedupe_key.in_(bindparam("keys", expanding=True)),
+                                                   RawMail.state == "pending", RawMail.id != bindparam("self_id"))
+                   .limit(1))
+
+
+def _unless_parent_spooled(session: Session, raw: SpooledMail, mail: ParsedMail) -> None:
+    """Raise ParentStillSpooled when a mail this one answers is in the spool, not yet stored:
+    threading must not depend on the order in which mails arrive or workers finish."""
+    ids = (*mail.in_reply_to, *mail.references)
+    if not ids:
+        return
+    waiting = session.connection().execute(
+        _SPOOLED_PARENT, {"keys": [f"mid:{i}" for i in dict.fromkeys(ids)], "self_id": raw.id}).scalar()
+    if waiting is not None:
+        raise ParentStillSpooled(waiting[len("mid:"):])
 
 
 _TOUCH = update(Ticket).where(Ticket.id == bindparam("ticket_id")).values(updated_at=bindparam("at"))

@@ -70,8 +70,11 @@ _PENDING_COLUMNS = (RawMail.id, RawMail.door, RawMail.envelope_from, RawMail.env
                     RawMail.attempts)
 
 
-_OLDEST_PENDING = (select(*_PENDING_COLUMNS).where(RawMail.state == "pending").order_by(RawMail.id)
-                   .limit(bindparam("limit")))
+WAITING = "waiting: "  # last_error of a reply put back until the mail it answers is stored
+# Oldest first, but replies put back to wait for their original after the others: a run of them
+# at the head of the spool must not keep the originals they wait for from being claimed.
+_OLDEST_PENDING = (select(*_PENDING_COLUMNS).where(RawMail.state == "pending")
+                   .order_by(RawMail.last_error.startswith(WAITING), RawMail.id).limit(bindparam("limit")))
 _STILL_PENDING = select(RawMail.id).where(RawMail.id.in_(bindparam("ids", expanding=True)),
                                           RawMail.state == "pending")
 

@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import Settings
 from core.db import is_postgresql
-from core.errors import SenderError
+from core.errors import ParentStillSpooled, SenderError
 from core.mail.parse import ParsedMail, parse_mail
 from core.tickets import Received, receive_mail
 from ingest import spool
-from ingest.spool import Pending, Settled
+from ingest.spool import WAITING, Pending, Settled
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,9 @@ def _store_alone(session: Session, settings: Settings, item: _Parsed) -> tuple[S
     try:
         with session.begin_nested():
             return _store(session, settings, item)
+    except ParentStillSpooled as exc:  # not a failure: its turn comes after the mail it answers
+        log.info("raw_mail %s: %s", row.id, exc)
+        return Settled(row.id, row.door, "pending", row.attempts, f"{WAITING}{exc}"), Outcome(row.id, None, str(exc))
     except SenderError as exc:  # the mail itself is at fault: no retry will help
         log.info("raw_mail %s quarantined: %s", row.id, exc)
         return _quarantine(row, attempts, str(exc))

@@ -212,3 +212,22 @@ def test_a_sender_we_cannot_write_to_still_gets_a_ticket_and_no_acknowledgement(
     assert outbox_count(desk) == 0
     with desk.sessions() as s:
         assert s.get(Ticket, got.ticket_id).requester.email == "jürgen@example.org"
+
+
+def test_a_reply_spooled_before_the_mail_it_answers_still_lands_on_its_ticket(desk):
+    # An IMAP folder read out of order, or two workers each storing one of them at once: the
+    # reply waits in the spool until its original is stored, then threads onto its ticket.
+    original = mail("Printer on fire", msgid="<orig-late@example.org>")
+    reply = mail("Re: Printer on fire", "Still smoking.", msgid="<reply-early@example.org>",
+                 headers="In-Reply-To: <orig-late@example.org>\nReferences: <orig-late@example.org>\n")
+    first = spool.put(desk.sessions, reply, "imap", "ann@example.org", ("support@example.test",))
+    spool.put(desk.sessions, original, "imap", "ann@example.org", ("support@example.test",))
+    outcomes = worker.drain(desk.sessions, desk.settings, batch=1)
+    outcomes += worker.drain(desk.sessions, desk.settings, batch=1)
+    assert [o.raw_id for o in outcomes if o.received] == [first.id + 1, first.id]
+    with desk.sessions() as s:
+        assert s.scalar(select(func.count(Ticket.id))) == 1
+        from core.models import Message, RawMail
+        stored = {m.message_id: m.matched_by for m in s.scalars(select(Message).where(Message.direction == "in"))}
+        assert stored == {"orig-late@example.org": "new", "reply-early@example.org": "in-reply-to"}
+        assert s.get(RawMail, first.id).attempts == 1  # waiting is not a failed attempt
