@@ -108,8 +108,7 @@ def run_soon(scheduler: BackgroundScheduler, job_id: str) -> None:
 class OutboxDelivery:
     """The deliver-outbox job. It sends at once when intake has nothing to do; while mail keeps
     coming in it waits, at most `max_wait` seconds between runs, so SQLite's write lock (taken by
-    each sent mail's record) and the CPU go to accepting mail first. Over one SMTP connection
-    this was worth a fifth more mails per second in bench/ingest.py."""
+    each sent mail's record) and the CPU go to accepting mail first."""
 
     def __init__(self, desk: Postdesk, intake_has_work: Callable[[], bool], max_wait: float = 5.0) -> None:
         self.desk = desk
