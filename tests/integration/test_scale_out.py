@@ -18,25 +18,18 @@ N = 1000
 REPLY_EVERY = 5  # after every 5th original, a reply to the one sent just before it
 
 
-def _mail(i: int) -> bytes:
+def _mail(i: int, reply: bool = False) -> bytes:
+    """Customer i's problem, or (reply) customer i answering it."""
     msg = EmailMessage()
     msg["From"] = f"customer{i}@example.org"
     msg["To"] = "support@example.test"
-    msg["Subject"] = f"Problem number {i}"
-    msg["Message-ID"] = f"<scale-{i}@example.org>"
-    msg.set_content(f"Hello, this is problem {i}. The printer on floor {i % 7} is jammed again.")
-    return msg.as_bytes()
-
-
-def _reply(i: int) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = f"customer{i}@example.org"
-    msg["To"] = "support@example.test"
-    msg["Subject"] = f"Re: Problem number {i}"
-    msg["Message-ID"] = f"<scale-reply-{i}@example.org>"
-    msg["In-Reply-To"] = f"<scale-{i}@example.org>"
-    msg["References"] = f"<scale-{i}@example.org>"
-    msg.set_content(f"Still jammed, problem {i}.")
+    msg["Subject"] = f"Re: Problem number {i}" if reply else f"Problem number {i}"
+    msg["Message-ID"] = f"<scale-reply-{i}@example.org>" if reply else f"<scale-{i}@example.org>"
+    if reply:
+        msg["In-Reply-To"] = msg["References"] = f"<scale-{i}@example.org>"
+        msg.set_content(f"Still jammed, problem {i}.")
+    else:
+        msg.set_content(f"Hello, this is problem {i}. The printer on floor {i % 7} is jammed again.")
     return msg.as_bytes()
 
 
@@ -53,7 +46,7 @@ def test_three_workers_process_every_mail_exactly_once(db_url, tmp_path, sink):
             for i in range(N):
                 smtp.sendmail(f"customer{i}@example.org", ["support@example.test"], _mail(i))
                 if i % REPLY_EVERY == REPLY_EVERY - 1:
-                    smtp.sendmail(f"customer{i - 1}@example.org", ["support@example.test"], _reply(i - 1))
+                    smtp.sendmail(f"customer{i - 1}@example.org", ["support@example.test"], _mail(i - 1, reply=True))
             smtp.sendmail("customer0@example.org", ["support@example.test"], _mail(0))  # a resend
         engine = create_engine(db_url)
         deadline = time.monotonic() + 240
