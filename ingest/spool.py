@@ -131,12 +131,6 @@ def record(session: Session, settled: list[Settled]) -> None:
             MAILS.labels(s.door, "quarantined").inc()
 
 
-def pending_count(session: Session) -> int:
-    from sqlalchemy import func
-
-    return session.scalar(select(func.count()).select_from(RawMail).where(RawMail.state == "pending")) or 0
-
-
 def put_quarantined(sessions: sessionmaker[Session], raw: bytes, door: str, error: str,
                     envelope_from: str = "") -> int:
     """Keep a mail we refuse to process (too big, empty) with its bytes and the reason, for replay."""
