@@ -26,8 +26,11 @@ def test_readiness_and_metrics_follow_the_mail(db_url, tmp_path):
         while time.monotonic() < deadline:
             text = httpx.get(server.base_url + "/metrics").text
             if ('postdesk_outbound_mails_total{outcome="sent",purpose="acknowledgement"} 1.0' in text
-                    and 'postdesk_job_seconds_count{kind="triage",outcome="done"} 1.0' in text):
-                break  # the acknowledgement went out and the triage job ran (in either order)
+                    and 'postdesk_job_seconds_count{kind="triage",outcome="done"} 1.0' in text
+                    and "postdesk_outbox_backlog 0.0" in text):
+                # the acknowledgement went out, the triage job ran (in either order), and the
+                # assignment notice triage queued for the first admin went out after it
+                break
             time.sleep(0.2)
     assert 'postdesk_mails_total{door="smtp",outcome="stored"} 1.0' in text
     assert 'postdesk_mails_total{door="smtp",outcome="refused"} 1.0' in text
