@@ -21,10 +21,13 @@ SORTS = {"created": Ticket.created_at, "updated": Ticket.updated_at, "id": Ticke
 PRIORITY_RANK = case({"low": 0, "medium": 1, "high": 2, "critical": 3}, value=Ticket.priority)
 
 
-def visible_ticket(session: Session, user: Contact, ticket_id: int) -> Ticket | None:
-    """The ticket when this person may see it (staff: any; customers: their own or followed), else None."""
-    ticket = session.scalar(select(Ticket).where(Ticket.id == ticket_id).options(
-        selectinload(Ticket.messages).selectinload(Message.attachments)))
+def visible_ticket(session: Session, user: Contact, ticket_id: int, thread: bool = True) -> Ticket | None:
+    """The ticket when this person may see it (staff: any; customers: their own or followed), else None;
+    `thread`: with its messages and their attachments loaded (the pages show them; the JSON reads columns)."""
+    stmt = select(Ticket).where(Ticket.id == ticket_id)
+    if thread:
+        stmt = stmt.options(selectinload(Ticket.messages).selectinload(Message.attachments))
+    ticket = session.scalar(stmt)
     if ticket is None or user.role in ("agent", "admin") or ticket.requester_id == user.id:
         return ticket
     return ticket if session.get(Follower, (ticket.id, user.id)) is not None else None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import threading
@@ -175,6 +176,7 @@ async def serve(desk: Postdesk, only: set[str]) -> None:
         if "web" in only:
             config = uvicorn.Config(create_app(cfg, desk.sessions), host=cfg.web.host, port=cfg.web.port,
                                     log_level="info", access_log=False, lifespan="off")
+            _freeze_startup_objects()
             log.info("web portal on %s", cfg.base_url)
             await uvicorn.Server(config).serve()
         else:
@@ -194,6 +196,15 @@ async def serve(desk: Postdesk, only: set[str]) -> None:
             scheduler.shutdown(wait=False)
         if intake is not None:
             intake.stop()
+
+
+def _freeze_startup_objects() -> None:
+    """Move what start-up built (modules, the app, compiled templates and schemas: hundreds of thousands
+    of objects) out of the garbage collector's sight. A full collection walked all of them, every few
+    requests that build a page of rows: 60-120 ms pauses, the slowest 5 % of list requests at 100,000
+    tickets (bench/scale.py)."""
+    gc.collect()
+    gc.freeze()
 
 
 def start_imap_pollers(desk: Postdesk, on_stored: Callable[[], None],

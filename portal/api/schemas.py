@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from core.ai.provider import SKILL_MAX_CHARS
-from core.models import Attachment, Contact, Message, Ticket, aware
+from core.models import Contact, Ticket, aware
 from core.staff import SKILL_RE
 from core.queries import Stats
 
@@ -99,10 +99,6 @@ class AttachmentOut(BaseModel):
     content_type: str
     size: int
 
-    @classmethod
-    def of(cls, att: Attachment) -> AttachmentOut:
-        return cls(id=att.id, filename=att.filename, content_type=att.content_type, size=att.size)
-
 
 class MessageOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
@@ -115,12 +111,6 @@ class MessageOut(BaseModel):
     text: str = Field(description="what the person wrote: quoted history and signature removed")
     matched_by: str
     attachments: list[AttachmentOut]
-
-    @classmethod
-    def of(cls, m: Message) -> MessageOut:
-        return cls(id=m.id, direction=m.direction, from_=m.from_address, created_at=aware(m.created_at),
-                   text=m.visible_text or m.body_text, matched_by=m.matched_by,
-                   attachments=[AttachmentOut.of(a) for a in m.attachments])
 
 
 class TicketOut(BaseModel):
@@ -140,14 +130,13 @@ class TicketOut(BaseModel):
     messages: list[MessageOut] = Field(description="oldest first; internal notes only for staff")
 
     @classmethod
-    def of(cls, ticket: Ticket, messages: list[Message], skills: list[str], staff: bool) -> TicketOut:
-        shown = [m for m in messages if staff or m.direction != "note"]
+    def of(cls, ticket: Ticket, messages: list[MessageOut], skills: list[str]) -> TicketOut:
+        """`messages`: the thread as this viewer may see it (internal notes only for staff), oldest first."""
         return cls(id=ticket.id, reference=ticket.reference, subject=ticket.subject, status=ticket.status,
                    priority=ticket.priority, category=ticket.category, requester=Person.of(ticket.requester),
                    assignee=Person.of(ticket.assignee), created_at=aware(ticket.created_at),
                    updated_at=aware(ticket.updated_at), summary=ticket.summary or "",
-                   resolution=ticket.resolution or "", skills=skills,
-                   messages=[MessageOut.of(m) for m in sorted(shown, key=lambda m: m.id)])
+                   resolution=ticket.resolution or "", skills=skills, messages=messages)
 
 
 class TicketPage(BaseModel):

@@ -234,6 +234,18 @@ def test_pages_and_sorting(world):
 
 # ---- read ---------------------------------------------------------------------------------------
 
+def test_a_message_with_no_visible_text_shows_its_whole_body_in_the_list_and_the_ticket(world):
+    """A reply that was all quoted history keeps an empty visible text: the JSON shows the body instead
+    of an empty message, in the list (read as columns) as in the single ticket."""
+    with world.desk.sessions() as s, s.begin():
+        s.execute(Message.__table__.update().where(Message.ticket_id == world.ticket_b)
+                  .values(visible_text="", body_text="> quoted only"))
+    listed = world.call("agent", "GET", "/api/tickets", params={"search": "#" + str(world.ticket_b)}).json()
+    one = world.call("agent", "GET", f"/api/tickets/{world.ticket_b}").json()
+    assert [m["text"] for m in listed["items"][0]["messages"]] == ["> quoted only"]
+    assert listed["items"][0] == one
+
+
 def test_one_ticket_with_thread_oldest_first_and_notes_for_staff_only(world):
     as_agent = world.call("agent", "GET", f"/api/tickets/{world.ticket_a}").json()
     assert [m["direction"] for m in as_agent["messages"]] == ["in", "out", "note"]
