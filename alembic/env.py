@@ -1,7 +1,7 @@
 """Alembic environment: the URL comes from the caller (core.db.migrate) or from Postdesk's settings."""
 from alembic import context
 
-from core.db import make_engine
+from core.db import make_engine, migration_includes
 from core.models import Base
 
 config = context.config
@@ -13,7 +13,8 @@ if not url:
 
 
 def run_offline() -> None:
-    context.configure(url=url, target_metadata=Base.metadata, literal_binds=True, render_as_batch=True)
+    context.configure(url=url, target_metadata=Base.metadata, literal_binds=True, render_as_batch=True,
+                      include_object=migration_includes)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -21,7 +22,8 @@ def run_offline() -> None:
 def run_online() -> None:
     engine = make_engine(url)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
+                          include_object=migration_includes)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

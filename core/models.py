@@ -58,7 +58,7 @@ Stamp = DateTime(timezone=True)
 class Contact(Base):
     """A person who writes to us or works here; an account when it has a password or a role above customer."""
     __tablename__ = "contact"
-    __table_args__ = (_one_of("role", ROLES, "role"),)
+    __table_args__ = (_one_of("role", ROLES, "role"), Index("ix_contact_role_email", "role", "email"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -86,6 +86,8 @@ class Ticket(Base):
         Index("ix_ticket_updated_id", "updated_at", "id"),
         Index("ix_ticket_created_id", "created_at", "id"),
         Index("ix_ticket_assignee_updated", "assignee_id", "updated_at", "id"),
+        Index("ix_ticket_category_priority_status", "category", "priority", "status"),
+        Index("ix_ticket_priority_status", "priority", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
