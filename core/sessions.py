@@ -36,13 +36,13 @@ def session_for(session: Session, token: str | None, kind: str = "cookie") -> tu
     """The live session and its active person for a token, or None."""
     if not token:
         return None
-    row = session.get(WebSession, _hash(token))
-    if row is None or row.kind != kind:
+    # One query for both (every signed-in request makes it).
+    found = session.execute(select(WebSession, Contact).join(Contact, Contact.id == WebSession.contact_id)
+                            .where(WebSession.token_hash == _hash(token))).first()
+    if found is None:
         return None
-    if aware(row.expires_at) < utcnow():
-        return None
-    contact = session.get(Contact, row.contact_id)
-    if contact is None or not contact.active:
+    row, contact = found
+    if row.kind != kind or aware(row.expires_at) < utcnow() or not contact.active:
         return None
     return row, contact
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -10,7 +11,10 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.ai.provider import make_provider
 from core.config import Settings
@@ -30,6 +34,46 @@ SECURITY_HEADERS = {
 }
 
 
+class PortalHeaders:
+    """Pure ASGI middleware (Starlette's BaseHTTPMiddleware runs each response through an extra task
+    and stream, per middleware, on every request): times the request for /metrics, gives an anonymous
+    visitor the cookie that binds their forms' CSRF tokens, and adds the security headers."""
+
+    def __init__(self, app: ASGIApp, https: bool) -> None:
+        self.app, self.https = app, https
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        new_anon = None if HTTPConnection(scope).cookies.get(ANON_COOKIE) else new_anon_id()
+        if new_anon:
+            scope.setdefault("state", {})["anon_id"] = new_anon
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                if new_anon:
+                    cookie = SimpleCookie()
+                    cookie[ANON_COOKIE] = new_anon
+                    cookie[ANON_COOKIE].update({"path": "/", "httponly": True, "samesite": "lax",
+                                                "secure": self.https})
+                    headers.append("set-cookie", cookie.output(header="").strip())
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_SECONDS.labels(scope["method"], route, f"{status // 100}xx").observe(time.perf_counter() - started)
+
+
 def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app = FastAPI(title="Postdesk", version="0.1.0",
                   description="Email-first helpdesk. JSON API; the web pages are server-rendered.")
@@ -42,26 +86,7 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     https = settings.base_url.startswith("https://")
 
-    @app.middleware("http")
-    async def request_latency(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        HTTP_SECONDS.labels(request.method, route, f"{response.status_code // 100}xx").observe(
-            time.perf_counter() - started)
-        return response
-
-    @app.middleware("http")
-    async def anonymous_cookie_and_headers(request: Request, call_next):
-        known = request.cookies.get(ANON_COOKIE)
-        if not known:
-            request.state.anon_id = new_anon_id()  # binds anonymous forms' CSRF tokens
-        response = await call_next(request)
-        if not known:
-            response.set_cookie(ANON_COOKIE, request.state.anon_id, httponly=True, samesite="lax", secure=https)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    app.add_middleware(PortalHeaders, https=https)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
