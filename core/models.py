@@ -88,6 +88,7 @@ class Ticket(Base):
         Index("ix_ticket_assignee_updated", "assignee_id", "updated_at", "id"),
         Index("ix_ticket_category_priority_status", "category", "priority", "status"),
         Index("ix_ticket_priority_status", "priority", "status"),
+        Index("ix_ticket_id_status", "id", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
