@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import (Integer, Select, String, any_, case, cast, func, literal, literal_column, or_, select, table,
                         union)
+from sqlalchemy import text as sql_text
 from sqlalchemy import column as table_column
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.orm import Session, aliased, lazyload, selectinload
@@ -158,7 +159,9 @@ class QueuePage:
 def queue_page(session: Session, f: TicketFilter) -> QueuePage:
     """The agent queue: a page, and the matches per status; the total is their sum over the chosen
     statuses, so the matches are counted once (at 100,000 tickets, each count is the slow part)."""
-    per_status = counts_by(session, Ticket.status, dataclasses.replace(f, status=()))
+    everything = dataclasses.replace(f, status=())
+    tally = _status_tally(session) if _status_only(everything) else None
+    per_status = tally if tally is not None else counts_by(session, Ticket.status, everything)
     total = sum(n for status, n in per_status.items() if not f.status or status in f.status)
     return QueuePage(_page(session, f), total, per_status)
 
@@ -187,8 +190,41 @@ def _attach_people(session: Session, tickets: list[Ticket]) -> None:
 
 
 def _count(session: Session, f: TicketFilter) -> int:
+    tally = _status_tally(session) if _status_only(f) else None
+    if tally is not None:
+        return sum(n for status, n in tally.items() if not f.status or status in f.status)
     stmt = _filtered(f, session.get_bind().dialect.name).with_only_columns(func.count(), maintain_column_froms=True)
     return session.scalar(stmt) or 0
+
+
+def _status_only(f: TicketFilter) -> bool:
+    """True when the filter chooses by status alone (or not at all): its matches are read off the tally."""
+    return not (f.priority or f.category or f.assignee or f.skill or f.requester or _no_nul(f.search).strip()
+                or f.owner_id is not None)
+
+
+# PostgreSQL: tickets per status as +1/-1 rows appended by triggers (migration 0007), folded
+# together by whichever reader finds more than TALLY_FOLD_AFTER of them.
+STATUS_TALLY = table("ticket_status_tally", table_column("status", String), table_column("n", Integer))
+TALLY_FOLD_AFTER = 500
+_FOLD_TALLY = sql_text("""
+    WITH gone AS (DELETE FROM ticket_status_tally RETURNING status, n)
+    INSERT INTO ticket_status_tally (status, n) SELECT status, sum(n) FROM gone GROUP BY status""")
+
+
+def _status_tally(session: Session) -> dict[str, int] | None:
+    """Tickets per status from the tally (PostgreSQL), or None where there is none (SQLite)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return None
+    rows = session.execute(select(STATUS_TALLY.c.status, func.sum(STATUS_TALLY.c.n), func.count())
+                           .group_by(STATUS_TALLY.c.status)).all()
+    if sum(rows_of for _, _, rows_of in rows) > TALLY_FOLD_AFTER:
+        # In a transaction of its own: this request's may be read-only or rolled back. Two readers
+        # folding at once cannot double a row: the second's DELETE skips what the first deleted.
+        with bind.begin() as conn:
+            conn.execute(_FOLD_TALLY)
+    return {status: int(n) for status, n, _ in rows if n}
 
 
 def counts_by(session: Session, column, f: TicketFilter | None = None) -> dict[str, int]:
