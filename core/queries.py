@@ -56,7 +56,8 @@ class TicketFilter:
     extra: dict = field(default_factory=dict)
 
 
-def _filtered(f: TicketFilter, dialect: str) -> Select:
+def _filtered(f: TicketFilter, dialect: str, counting: bool = False) -> Select:
+    """The tickets matching the filter; `counting`: for a count, where no page bounds the rows read."""
     stmt = select(Ticket)
     if f.owner_id is not None:
         stmt = stmt.where(_owned_by(f.owner_id, dialect))
@@ -73,9 +74,17 @@ def _filtered(f: TicketFilter, dialect: str) -> Select:
     if f.skill:
         stmt = stmt.where(Ticket.id.in_(select(TicketSkill.ticket_id).where(TicketSkill.skill == f.skill.lower())))
     if f.requester:
-        requester = aliased(Contact)
-        stmt = stmt.join(requester, Ticket.requester_id == requester.id).where(
-            requester.email.contains(_no_nul(f.requester).lower(), autoescape=True))
+        part = _no_nul(f.requester).lower()
+        if counting and dialect == "postgresql":
+            # The matching people's ids first, then their tickets by ix_ticket_requester_id: joined,
+            # PostgreSQL hashed all 100,000 tickets against them (13.5 ms for "example7.test", 5 ms so).
+            # A page keeps the join: walking the newest tickets stops after 25 matches however many match.
+            people = select(Contact.id).where(Contact.email.contains(part, autoescape=True))
+            stmt = stmt.where(Ticket.requester_id == any_(func.array(people.scalar_subquery())))
+        else:
+            requester = aliased(Contact)
+            stmt = stmt.join(requester, Ticket.requester_id == requester.id).where(
+                requester.email.contains(part, autoescape=True))
     text = _no_nul(f.search).strip()[:MAX_SEARCH]
     if text:
         stmt = stmt.where(_text_match(text, dialect))
@@ -193,7 +202,8 @@ def _count(session: Session, f: TicketFilter) -> int:
     tally = _status_tally(session) if _status_only(f) else None
     if tally is not None:
         return sum(n for status, n in tally.items() if not f.status or status in f.status)
-    stmt = _filtered(f, session.get_bind().dialect.name).with_only_columns(func.count(), maintain_column_froms=True)
+    stmt = _filtered(f, session.get_bind().dialect.name, counting=True).with_only_columns(
+        func.count(), maintain_column_froms=True)
     return session.scalar(stmt) or 0
 
 
@@ -228,7 +238,7 @@ def _status_tally(session: Session) -> dict[str, int] | None:
 
 
 def counts_by(session: Session, column, f: TicketFilter | None = None) -> dict[str, int]:
-    stmt = _filtered(f or TicketFilter(), session.get_bind().dialect.name)
+    stmt = _filtered(f or TicketFilter(), session.get_bind().dialect.name, counting=True)
     rows = session.execute(stmt.with_only_columns(column, func.count(), maintain_column_froms=True).group_by(column))
     return {k or "": v for k, v in rows.all()}
 
