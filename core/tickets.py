@@ -115,6 +115,28 @@ def sender_for(session: Session, email: str, name: str = "") -> Sender:
     return Sender(*row)
 
 
+def sender_address(raw: SpooledMail, mail: ParsedMail) -> str:
+    """Whom a mail is from: its From, else the envelope sender (every mail gets a contact for it)."""
+    return (mail.from_address or raw.envelope_from or UNKNOWN_SENDER).strip().lower()
+
+
+def add_senders(session: Session, mails: list[tuple[SpooledMail, ParsedMail]]) -> None:
+    """Create the contacts of a batch's new senders up front, in address order (named as the batch's
+    first mail from each names them, as mail by mail would): workers doing this concurrently take
+    the addresses' locks in one order and cannot deadlock on them."""
+    names: dict[str, str] = {}
+    for raw, mail in mails:
+        names.setdefault(sender_address(raw, mail), mail.from_name)
+    if not names:
+        return
+    known = set(session.connection().execute(_KNOWN_ADDRESSES, {"addresses": list(names)}).scalars())
+    for address in sorted(names.keys() - known):
+        _insert_contact(session, address, names[address])
+
+
+_KNOWN_ADDRESSES = select(Contact.email).where(Contact.email.in_(bindparam("addresses", expanding=True)))
+
+
 _UNDELIVERABLE = update(Contact).where(Contact.email == bindparam("address")).values(undeliverable=True)
 
 
@@ -137,7 +159,7 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
     domain = settings.from_address.rpartition("@")[2]
     reason = automatic_reason(mail, raw.envelope_from if raw.door == "smtp" else None,
                               loop_token(settings.web.secret_key, domain), own)
-    sender = sender_for(session, mail.from_address or raw.envelope_from or UNKNOWN_SENDER, mail.from_name)
+    sender = sender_for(session, sender_address(raw, mail), mail.from_name)
     bounce = bounce_report(mail, raw.raw)
     if bounce is not None:
         return _receive_bounce(session, settings, raw, mail, sender, bounce)

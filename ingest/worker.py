@@ -18,7 +18,7 @@ from core.config import Settings
 from core.db import is_postgresql
 from core.errors import ParentStillSpooled, SenderError
 from core.mail.parse import ParsedMail, parse_mail
-from core.tickets import Received, receive_mail
+from core.tickets import Received, add_senders, receive_mail
 from ingest import spool
 from ingest.spool import WAITING, Pending, Settled
 
@@ -82,6 +82,13 @@ def _process_batch(session: Session, settings: Settings, items: list[_Parsed]) -
     """Store every parsed mail in the caller's transaction and record what became of each."""
     if not items:
         return []
+    bind = session.get_bind()
+    if is_postgresql(bind):
+        # New senders first, in a short transaction of their own: held by a batch's transaction until
+        # its commit, a new address's lock met another batch waiting on a ticket this one had touched
+        # (3 workers: deadlocks, batches redone mail by mail). Every mail creates its sender anyway.
+        with Session(bind) as own, own.begin():
+            add_senders(own, [(item.row, item.mail) for item in items if item.mail is not None])
     try:
         with session.begin_nested():
             settled = [_store(session, settings, item) for item in items]
@@ -113,8 +120,9 @@ def _store_alone(session: Session, settings: Settings, item: _Parsed) -> tuple[S
         log.info("raw_mail %s quarantined: %s", row.id, exc)
         return _quarantine(row, attempts, str(exc))
     except Exception as exc:  # ours: log, retry later, quarantine after max_attempts
-        log.error("raw_mail %s failed (attempt %s)", row.id, attempts, exc_info=exc)
         error = f"{type(exc).__name__}: {exc}"
+        log.error("raw_mail %s failed (attempt %s): %s", row.id, attempts, error.splitlines()[0][:300],
+                  exc_info=exc)
         if attempts >= settings.intake.max_attempts:
             return _quarantine(row, attempts, error)
         return Settled(row.id, row.door, "pending", attempts, error), Outcome(row.id, None, error[:2000])

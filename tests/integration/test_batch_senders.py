@@ -1,0 +1,42 @@
+"""On PostgreSQL a batch's new senders are created up front, in address order and in a short
+transaction of their own: concurrent workers then never hold a new address's lock while they
+wait on a ticket another batch touched (with 3 workers such batches deadlocked and were redone)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, select
+
+from core.models import Contact, Message
+from ingest import spool, worker
+from tests.integration.test_receive_mail import mail
+
+
+def test_a_batch_creates_its_new_senders_in_address_order_named_by_their_first_mail(desk):
+    if not desk.settings.database.url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: its batches cannot deadlock, senders come mail by mail")
+    with desk.sessions() as s, s.begin():
+        s.add(Contact(email="known@example.org", name="Known Person", role="customer"))
+    arriving = [("Zed <zed@example.org>", "zed@example.org"), ("Amy <AMY@example.org>", "amy@example.org"),
+                ("Amy Again <amy@example.org>", "amy@example.org"), ("Known <known@example.org>", "known@example.org"),
+                ("Max <max@example.org>", "max@example.org")]
+    for sender, envelope in arriving:
+        spool.put(desk.sessions, mail(sender=sender), "smtp", envelope, ("support@example.test",))
+    inserted: list[str] = []
+    engine = desk.sessions.kw["bind"]
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO CONTACT"):
+            inserted.append(context.compiled_parameters[0]["email"])
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        outcomes = worker.drain(desk.sessions, desk.settings)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert [o.error for o in outcomes] == [""] * 5
+    assert inserted == ["amy@example.org", "max@example.org", "zed@example.org"]
+    with desk.sessions() as s:
+        names = dict(s.execute(select(Contact.email, Contact.name)).all())
+        assert names == {"amy@example.org": "Amy", "max@example.org": "Max", "zed@example.org": "Zed",
+                         "known@example.org": "Known Person"}
+        assert len(s.scalars(select(Message.id)).all()) == 5
