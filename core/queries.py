@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Iterator
 
-from sqlalchemy import (Integer, Select, String, any_, case, cast, func, literal, literal_column, or_, select, table,
-                        union)
+from sqlalchemy import (Integer, Select, String, any_, case, cast, exists, func, literal, literal_column, or_, select,
+                        table, union)
 from sqlalchemy import text as sql_text
 from sqlalchemy import column as table_column
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
@@ -56,8 +58,9 @@ class TicketFilter:
     extra: dict = field(default_factory=dict)
 
 
-def _filtered(f: TicketFilter, dialect: str, counting: bool = False) -> Select:
-    """The tickets matching the filter; `counting`: for a count, where no page bounds the rows read."""
+def _filtered(f: TicketFilter, dialect: str, counting: bool = False, walk: bool = False) -> Select:
+    """The tickets matching the filter; `counting`: for a count, where no page bounds the rows read;
+    `walk`: a search matching many tickets, tested ticket by ticket as a page walks them in order."""
     stmt = select(Ticket)
     if f.owner_id is not None:
         stmt = stmt.where(_owned_by(f.owner_id, dialect))
@@ -87,7 +90,7 @@ def _filtered(f: TicketFilter, dialect: str, counting: bool = False) -> Select:
                 requester.email.contains(part, autoescape=True))
     text = _no_nul(f.search).strip()[:MAX_SEARCH]
     if text:
-        stmt = stmt.where(_text_match(text, dialect))
+        stmt = stmt.where(_text_match(text, dialect, walk))
     return stmt
 
 
@@ -110,13 +113,19 @@ def _no_nul(text: str) -> str:
     return text.replace("\x00", "")
 
 
-def _text_match(text: str, dialect: str):
+def _text_match(text: str, dialect: str, walk: bool = False):
     """Tickets whose subject, summary or thread (not internal notes) hold the text; `#N` is ticket N only,
     a bare number is that ticket or the number in the text."""
     number = TICKET_NUMBER.fullmatch(text)
     if number and text.startswith("#"):
         return Ticket.id == int(number.group(1))
     by_id = [select(literal(int(number.group(1)), Integer))] if number else []
+    if dialect == "postgresql" and walk and not number:
+        # Many matches: each ticket the page walks (newest first, by its index) is tested on its own
+        # document, and the walk stops after a page (0.2 ms for "the", against 280 ms for the ids
+        # of all 99,995 matching tickets sorted by date).
+        return exists().where(TICKET_SEARCH.c.ticket_id == Ticket.id,
+                              TICKET_SEARCH.c.document.bool_op("@@")(search_query(text)))
     if dialect == "postgresql":
         matches = [select(TICKET_SEARCH.c.ticket_id).where(TICKET_SEARCH.c.document.bool_op("@@")(search_query(text)))]
     else:  # SQLite, the small default: a scan is fast enough there
@@ -155,7 +164,13 @@ def search_query(text: str):
 
 def list_tickets(session: Session, f: TicketFilter) -> tuple[list[Ticket], int]:
     """One page of tickets matching the filter, and how many match in all."""
-    return _page(session, f), _count(session, f)
+    tally = _status_tally(session)
+    with _search_by_index(session, f):
+        if tally is not None and _status_only(f):
+            total = sum(n for status, n in tally.items() if not f.status or status in f.status)
+        else:
+            total = _count(session, f)
+        return _page(session, f, _walk_search(f, total, tally)), total
 
 
 @dataclass(frozen=True)
@@ -169,23 +184,64 @@ def queue_page(session: Session, f: TicketFilter) -> QueuePage:
     """The agent queue: a page, and the matches per status; the total is their sum over the chosen
     statuses, so the matches are counted once (at 100,000 tickets, each count is the slow part)."""
     everything = dataclasses.replace(f, status=())
-    tally = _status_tally(session) if _status_only(everything) else None
-    per_status = tally if tally is not None else counts_by(session, Ticket.status, everything)
-    total = sum(n for status, n in per_status.items() if not f.status or status in f.status)
-    return QueuePage(_page(session, f), total, per_status)
+    tally = _status_tally(session)
+    with _search_by_index(session, f):
+        per_status = tally if tally is not None and _status_only(everything) else \
+            counts_by(session, Ticket.status, everything)
+        total = sum(n for status, n in per_status.items() if not f.status or status in f.status)
+        return QueuePage(_page(session, f, _walk_search(f, total, tally)), total, per_status)
 
 
-def _page(session: Session, f: TicketFilter) -> list[Ticket]:
+# A ticket tested on its document costs about as much as four matches read by their ids and sorted
+# (at 100,000 tickets: "the", 99,995 matches, 280 ms by ids; "refund" tested on 69 tickets, 0.3 ms).
+WALK_COST = 4
+
+
+@contextmanager
+def _search_by_index(session: Session, f: TicketFilter) -> Iterator[None]:
+    """A PostgreSQL search counts its matches through the GIN index, never by a scan of every
+    document: for a word in most tickets the planner expects a scan to cost the same, but each
+    document must then be decompressed and tested (216-440 ms for "the", against 22-40 ms for the
+    index to hand over the same 99,995 tickets). Scans stay possible where nothing else can answer,
+    so JIT, which their inflated cost would set off (44 ms to compile a 5-row read), is off too."""
+    if session.get_bind().dialect.name != "postgresql" or not _no_nul(f.search).strip():
+        yield
+        return
+    session.execute(_INDEX_ONLY_SEARCH)
+    try:
+        yield
+    finally:
+        session.execute(_SETTINGS_BACK)
+
+
+_INDEX_ONLY_SEARCH = sql_text("SELECT set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)")
+_SETTINGS_BACK = sql_text("SELECT set_config(name, reset_val, true) FROM pg_settings "
+                          "WHERE name IN ('enable_seqscan', 'jit')")
+
+
+def _page(session: Session, f: TicketFilter, walk: bool = False) -> list[Ticket]:
     key = f.sort.lstrip("-")
     column = PRIORITY_RANK if key == "priority" else SORTS.get(key, Ticket.updated_at)
     order = column.desc() if f.sort.startswith("-") else column.asc()
     page = max(1, f.page)
-    stmt = (_filtered(f, session.get_bind().dialect.name).order_by(order, Ticket.id.desc())
+    dialect = session.get_bind().dialect.name
+    walk = walk and key in ("updated", "created", "id")  # a sort with an index to walk
+    stmt = (_filtered(f, dialect, walk=walk).order_by(order, Ticket.id.desc())
             .offset((page - 1) * f.per_page).limit(f.per_page)
             .options(lazyload(Ticket.requester), lazyload(Ticket.assignee)))
     tickets = list(session.scalars(stmt).all())
     _attach_people(session, tickets)
     return tickets
+
+
+def _walk_search(f: TicketFilter, matches: int, tally: dict[str, int] | None) -> bool:
+    """Whether a search's page should test tickets one by one in the sort's index order rather than
+    read every match's id and sort them: when the tickets it expects to test (the matches' share of
+    all tickets says how many a page needs) cost less than the matches. PostgreSQL only (the tally)."""
+    if tally is None or matches == 0 or not _no_nul(f.search).strip():
+        return False
+    tested = max(1, f.page) * f.per_page * sum(tally.values()) / matches
+    return tested * WALK_COST <= matches
 
 
 def _attach_people(session: Session, tickets: list[Ticket]) -> None:
@@ -199,9 +255,6 @@ def _attach_people(session: Session, tickets: list[Ticket]) -> None:
 
 
 def _count(session: Session, f: TicketFilter) -> int:
-    tally = _status_tally(session) if _status_only(f) else None
-    if tally is not None:
-        return sum(n for status, n in tally.items() if not f.status or status in f.status)
     stmt = _filtered(f, session.get_bind().dialect.name, counting=True).with_only_columns(
         func.count(), maintain_column_froms=True)
     return session.scalar(stmt) or 0

@@ -3,13 +3,15 @@ up to date by triggers) and SQLite's LIKE. The same questions, the same answers;
 an empty or a short list, never an error, through the queries and through every search box."""
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime, timezone
 from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from core import queries, workflow
 from core.accounts import add_user
@@ -172,3 +174,40 @@ def test_the_migrations_build_what_the_models_declare_but_the_search_table(db_ur
     dropped = sorted(getattr(d[1], "name", "") for d in unfiltered)
     assert dropped == (["ix_ticket_search_document", "ticket_search", "ticket_status_tally"]
                        if "postgresql" in db_url else [])
+
+
+def test_a_search_matching_most_tickets_pages_by_walking_them_with_the_same_answer(desk, monkeypatch):
+    """PostgreSQL: when most tickets match, a page tests tickets newest first (EXISTS on each one's
+    document) instead of sorting every match; its pages, totals and counts per status must be those
+    of the ids-first way, for every sort it walks and one it cannot (subject)."""
+    if not desk.settings.database.url.startswith("postgresql"):
+        pytest.skip("SQLite searches with LIKE; the walk is PostgreSQL's")
+    ids = [receive(desk, mail(f"Case {n}", "The printer jams." if n % 4 else "All quiet.",
+                              sender=f"p{n}@example.org")).ticket_id for n in range(30)]
+    with desk.sessions() as s, s.begin():  # updated_at out of id order, some equal: the tie-break counts
+        for n, ticket_id in enumerate(ids):
+            s.get(Ticket, ticket_id).updated_at = datetime(2026, 1, 1 + (n * 7) % 20, tzinfo=timezone.utc)
+            s.get(Ticket, ticket_id).status = ("new", "waiting", "closed")[n % 3]
+    statements: list[str] = []
+    engine = desk.sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", lambda c, cur, st, *a: statements.append(st))
+
+    def answers(walk_cost: int) -> list:
+        monkeypatch.setattr(queries, "WALK_COST", walk_cost)
+        got = []
+        with desk.sessions() as s:
+            for sort in ("-updated", "updated", "-created", "id", "subject"):
+                for page in (1, 2, 3):
+                    f = queries.TicketFilter(search="printer", sort=sort, page=page, per_page=8)
+                    rows, total = queries.list_tickets(s, f)
+                    queue = queries.queue_page(s, dataclasses.replace(f, status=("new", "closed")))
+                    got.append(([t.id for t in rows], total, [t.id for t in queue.tickets], queue.per_status))
+        return got
+
+    by_ids = answers(10**9)
+    assert not any("EXISTS" in st for st in statements)
+    statements.clear()
+    walked = answers(0)
+    assert any("EXISTS" in st for st in statements)
+    assert walked == by_ids
+    assert by_ids[0][1] == 22 and len(by_ids[0][0]) == 8 and sum(by_ids[0][3].values()) == 22
