@@ -208,10 +208,9 @@ def _search_by_index(session: Session, f: TicketFilter) -> Iterator[None]:
         yield
         return
     session.execute(_INDEX_ONLY_SEARCH)
-    try:
-        yield
-    finally:
-        session.execute(_SETTINGS_BACK)
+    yield
+    # Not after an error: the transaction is then aborted, and its LOCAL settings end with it.
+    session.execute(_SETTINGS_BACK)
 
 
 _INDEX_ONLY_SEARCH = sql_text("SELECT set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)")

@@ -211,3 +211,8 @@ def test_a_search_matching_most_tickets_pages_by_walking_them_with_the_same_answ
     assert any("EXISTS" in st for st in statements)
     assert walked == by_ids
     assert by_ids[0][1] == 22 and len(by_ids[0][0]) == 8 and sum(by_ids[0][3].values()) == 22
+    with desk.sessions() as s:  # the planner settings a search turns off are back for what follows
+        queries.list_tickets(s, queries.TicketFilter(search="printer"))
+        assert s.execute(text("SELECT bool_and(setting = reset_val) FROM pg_settings "
+                              "WHERE name IN ('enable_seqscan', 'jit')")).scalar() is True
+        assert s.scalar(text("SHOW enable_seqscan")) == "on"
