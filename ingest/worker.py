@@ -87,8 +87,11 @@ def _process_batch(session: Session, settings: Settings, items: list[_Parsed]) -
         # New senders first, in a short transaction of their own: held by a batch's transaction until
         # its commit, a new address's lock met another batch waiting on a ticket this one had touched
         # (3 workers: deadlocks, batches redone mail by mail). Every mail creates its sender anyway.
-        with Session(bind) as own, own.begin():
-            add_senders(own, [(item.row, item.mail) for item in items if item.mail is not None])
+        try:
+            with Session(bind) as own, own.begin():
+                add_senders(own, [(item.row, item.mail) for item in items if item.mail is not None])
+        except Exception:  # a sender that cannot be stored fails its own mail below, never the batch
+            log.warning("creating a batch's new senders first failed; they come mail by mail", exc_info=True)
     try:
         with session.begin_nested():
             settled = [_store(session, settings, item) for item in items]

@@ -40,3 +40,19 @@ def test_a_batch_creates_its_new_senders_in_address_order_named_by_their_first_m
         assert names == {"amy@example.org": "Amy", "max@example.org": "Max", "zed@example.org": "Zed",
                          "known@example.org": "Known Person"}
         assert len(s.scalars(select(Message.id)).all()) == 5
+
+
+def test_a_sender_that_cannot_be_stored_fails_only_its_own_mail(desk):
+    """No From and an envelope sender longer than an address may be: creating the batch's senders
+    first fails, and the batch goes on mail by mail; only that mail waits for a retry."""
+    if not desk.settings.database.url.startswith("postgresql"):
+        pytest.skip("senders are created first on PostgreSQL only")
+    fine = spool.put(desk.sessions, mail(sender="Fine <fine@example.org>"), "smtp", "fine@example.org",
+                     ("support@example.test",))
+    nameless = b"To: support@example.test\nSubject: no From\nMessage-ID: <nofrom@example.org>\n\nHello.\n"
+    odd = spool.put(desk.sessions, nameless, "smtp", "x" * 400 + "@example.org", ("support@example.test",))
+    outcomes = {o.raw_id: o for o in worker.drain(desk.sessions, desk.settings)}
+    assert outcomes[fine.id].received is not None and outcomes[fine.id].error == ""
+    assert outcomes[odd.id].received is None and outcomes[odd.id].error and not outcomes[odd.id].quarantined
+    with desk.sessions() as s:
+        assert s.scalars(select(Contact.email)).all() == ["fine@example.org"]
