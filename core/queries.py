@@ -164,7 +164,7 @@ def search_query(text: str):
 
 def list_tickets(session: Session, f: TicketFilter) -> tuple[list[Ticket], int]:
     """One page of tickets matching the filter, and how many match in all."""
-    tally = _status_tally(session)
+    tally = _status_tally(session) if _uses_tally(f) else None
     with _search_by_index(session, f):
         if tally is not None and _status_only(f):
             total = sum(n for status, n in tally.items() if not f.status or status in f.status)
@@ -184,7 +184,7 @@ def queue_page(session: Session, f: TicketFilter) -> QueuePage:
     """The agent queue: a page, and the matches per status; the total is their sum over the chosen
     statuses, so the matches are counted once (at 100,000 tickets, each count is the slow part)."""
     everything = dataclasses.replace(f, status=())
-    tally = _status_tally(session)
+    tally = _status_tally(session) if _uses_tally(everything) else None
     with _search_by_index(session, f):
         per_status = tally if tally is not None and _status_only(everything) else \
             counts_by(session, Ticket.status, everything)
@@ -257,6 +257,11 @@ def _count(session: Session, f: TicketFilter) -> int:
     stmt = _filtered(f, session.get_bind().dialect.name, counting=True).with_only_columns(
         func.count(), maintain_column_froms=True)
     return session.scalar(stmt) or 0
+
+
+def _uses_tally(f: TicketFilter) -> bool:
+    """The tally counts a status-only filter, and says how dense a search's matches are."""
+    return _status_only(f) or bool(_no_nul(f.search).strip())
 
 
 def _status_only(f: TicketFilter) -> bool:
