@@ -12,6 +12,7 @@ from typing import Iterator
 from sqlalchemy import (Integer, Select, String, any_, case, cast, exists, func, literal, literal_column, or_, select,
                         table, union)
 from sqlalchemy import text as sql_text
+from sqlalchemy.engine import Engine
 from sqlalchemy import column as table_column
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.orm import Session, aliased, lazyload, selectinload
@@ -287,11 +288,17 @@ def _status_tally(session: Session) -> dict[str, int] | None:
     rows = session.execute(select(STATUS_TALLY.c.status, func.sum(STATUS_TALLY.c.n), func.count())
                            .group_by(STATUS_TALLY.c.status)).all()
     if sum(rows_of for _, _, rows_of in rows) > TALLY_FOLD_AFTER:
-        # In a transaction of its own: this request's may be read-only or rolled back. Two readers
-        # folding at once cannot double a row: the second's DELETE skips what the first deleted.
-        with bind.begin() as conn:
-            conn.execute(_FOLD_TALLY)
+        fold_status_tally(bind)  # in a transaction of its own: this request's may be read-only or rolled back
     return {status: int(n) for status, n, _ in rows if n}
+
+
+def fold_status_tally(engine: Engine) -> None:
+    """Sum the tally's rows into one per status (PostgreSQL; readers do it past TALLY_FOLD_AFTER rows,
+    the worker's scheduler every minute, so a quiet portal never meets a long tally). Two folds at
+    once cannot double a row: the second's DELETE skips what the first deleted."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(_FOLD_TALLY)
 
 
 def counts_by(session: Session, column, f: TicketFilter | None = None) -> dict[str, int]:

@@ -16,6 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from core import jobs
 from core.ai.triage import make_triage_handler
 from core.outbound import deliver_due
+from core.queries import fold_status_tally
 from ingest import worker
 from ingest.imap import mailbox_pollers
 from ingest.smtp import SupportInbox, start_smtp_server
@@ -128,10 +129,13 @@ class OutboxDelivery:
 def start_scheduler(desk: Postdesk, intake_busy: Callable[[], bool] = lambda: False,
                     intake_has_work: Callable[[], bool] = lambda: False) -> BackgroundScheduler:
     """Periodic jobs: outbox delivery and the job table (AI triage), each never running twice at once.
-    Both give way while mail is flowing in: intake comes first (delivery for at most 5 s)."""
+    Both give way while mail is flowing in: intake comes first (delivery for at most 5 s). And once
+    a minute, the per-status tally is folded (PostgreSQL; core.queries)."""
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(OutboxDelivery(desk, intake_has_work), "interval", seconds=2, id="deliver-outbox",
                       max_instances=1, coalesce=True)
+    scheduler.add_job(fold_status_tally, "interval", seconds=60, id="fold-status-tally",
+                      args=[desk.engine], max_instances=1, coalesce=True)
     handlers = {"triage": make_triage_handler(desk.sessions, desk.settings)}
     scheduler.add_job(run_jobs, "interval", seconds=2, id="run-jobs",
                       args=[desk, handlers, scheduler, intake_busy], max_instances=1, coalesce=True)

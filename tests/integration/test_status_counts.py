@@ -83,3 +83,15 @@ def test_readers_fold_the_tally_and_keep_its_sums(desk, monkeypatch):
     _set_status(desk, ids[3:4], "closed")
     assert _shown(desk) == ({"new": 1, "in_progress": 2, "resolved": 1, "closed": 1}, 5, 5) == \
         (_truth(desk), 5, 5)
+
+
+def test_the_schedulers_fold_leaves_one_row_per_status(desk):
+    if not desk.settings.database.url.startswith("postgresql"):
+        pytest.skip("the tally is PostgreSQL's")
+    ids = _open(desk, 4)
+    _set_status(desk, ids[:3], "waiting")
+    queries.fold_status_tally(desk.engine)  # what the worker's scheduler runs every minute
+    with desk.sessions() as s:
+        rows = s.execute(text("SELECT status, n FROM ticket_status_tally ORDER BY status")).all()
+    assert [tuple(r) for r in rows] == [("new", 1), ("waiting", 3)]
+    assert _shown(desk) == ({"new": 1, "waiting": 3}, 4, 4)
