@@ -20,7 +20,7 @@ def db(request: Request) -> Iterator[Session]:
         yield session
 
 
-def settings(request: Request) -> Settings:
+async def settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -51,7 +51,7 @@ def current_user(request: Request, session: Session = Depends(db), cfg: Settings
     return request.state.user
 
 
-def require_user(request: Request, user: Contact | None = Depends(current_user)) -> Contact:
+async def require_user(request: Request, user: Contact | None = Depends(current_user)) -> Contact:
     if user is None:
         if _wants_html(request):
             raise HTTPException(303, "Please sign in.", headers={"Location": f"/login?next={request.url.path}"})
@@ -61,7 +61,7 @@ def require_user(request: Request, user: Contact | None = Depends(current_user))
 
 
 def require_role(*roles: str) -> Callable[..., Contact]:
-    def guard(user: Contact = Depends(require_user)) -> Contact:
+    async def guard(user: Contact = Depends(require_user)) -> Contact:
         if user.role not in roles:
             raise HTTPException(403, "Your account may not open this page.")
         return user
