@@ -314,6 +314,9 @@ class Snippet:
 
 
 SNIPPET_CHARS = 200
+# What a message shows, as SQL: its visible text, or the whole body when nothing was left visible
+# (a reply that was all quoted history).
+SHOWN_TEXT = func.coalesce(func.nullif(Message.visible_text, ""), Message.body_text)
 
 
 def last_support_message(session: Session, ticket_ids: list[int]) -> dict[int, Snippet]:
@@ -324,7 +327,7 @@ def last_support_message(session: Session, ticket_ids: list[int]) -> dict[int, S
     newest = (select(Message.ticket_id, func.max(Message.id).label("mid"))
               .where(Message.ticket_id.in_(ticket_ids), Message.direction == "out")
               .group_by(Message.ticket_id).subquery())
-    text = func.substr(func.coalesce(func.nullif(Message.visible_text, ""), Message.body_text), 1, SNIPPET_CHARS)
+    text = func.substr(SHOWN_TEXT, 1, SNIPPET_CHARS)
     rows = session.execute(select(Message.ticket_id, text, Message.created_at)
                            .join(newest, Message.id == newest.c.mid)).all()
     return {ticket_id: Snippet(body or "", created_at) for ticket_id, body, created_at in rows}

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -25,7 +25,7 @@ from core.config import Settings
 from core.errors import SenderError
 from core.models import (CATEGORIES, PRIORITIES, STATUSES, Attachment, Contact, Message, Ticket, TicketSkill,
                          aware)
-from core.queries import TicketFilter, list_tickets, stats, visible_ticket
+from core.queries import SHOWN_TEXT, TicketFilter, list_tickets, stats, visible_ticket
 from portal.api.schemas import (AttachmentOut, MessageOut, Problem, Sort, StatsOut, Text, TicketCreate,
                                 TicketOut, TicketPage, TicketPatch)
 from portal.deps import csrf_protect, current_user, db, require_role, require_user, settings
@@ -99,9 +99,8 @@ def _threads_of(session: Session, ticket_ids: list[int], staff: bool) -> dict[in
     of the request's time at 100,000 tickets. Only the columns the JSON shows are read."""
     shown = Message.ticket_id.in_(ticket_ids) if staff else \
         and_(Message.ticket_id.in_(ticket_ids), Message.direction != "note")
-    text = func.coalesce(func.nullif(Message.visible_text, ""), Message.body_text)
     rows = session.execute(select(Message.id, Message.ticket_id, Message.direction, Message.from_address,
-                                  Message.created_at, text, Message.matched_by).where(shown)
+                                  Message.created_at, SHOWN_TEXT, Message.matched_by).where(shown)
                            .order_by(Message.id)).all()
     attachments: dict[int, list[AttachmentOut]] = {}
     if rows:
