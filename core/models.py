@@ -103,6 +103,7 @@ class Ticket(Base):
     resolution: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    merged_into_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
 
     requester: Mapped[Contact] = relationship(foreign_keys=[requester_id], lazy="joined")
     assignee: Mapped[Optional[Contact]] = relationship(foreign_keys=[assignee_id])
@@ -140,6 +141,7 @@ class RawMail(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
     processed_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    message_id: Mapped[Optional[str]] = mapped_column(String(998), index=True)  # as the door read it
 
 
 class Message(Base):
@@ -167,11 +169,28 @@ class Message(Base):
     matched_by: Mapped[str] = mapped_column(String(32), default="")
     automatic: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    # Sender authentication of an inbound mail: pass | fail | none | temperror ('' = not a mail).
+    auth_dkim: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    auth_spf: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    auth_dmarc: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")
     author: Mapped[Optional[Contact]] = relationship(lazy="joined")
     attachments: Mapped[list["Attachment"]] = relationship(
         back_populates="message", order_by="Attachment.id", cascade="all, delete-orphan")
+
+
+class MessageReference(Base):
+    """The reference graph: every Message-ID a stored mail names (itself, In-Reply-To, References),
+    so a mail can find its ticket whichever of a conversation's mails arrived first."""
+    __tablename__ = "message_reference"
+    __table_args__ = (Index("ix_message_reference_ref", "ref", "ticket_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    ref: Mapped[str] = mapped_column(String(998))
+    kind: Mapped[str] = mapped_column(String(8))  # self | parent | ancestor
 
 
 class Blob(Base):

@@ -25,12 +25,17 @@ class Spooled:
     duplicate: bool
 
 
-def dedupe_key(raw: bytes) -> str:
-    """'mid:<Message-ID>' when the mail names itself, else 'sha256:<hash of the bytes>'."""
+def spooled_message_id(raw: bytes) -> str:
+    """The mail's Message-ID as the door reads it ('' when it has none or the header block is unreadable)."""
     try:
-        msgid = quick_message_id(raw)
-    except Exception:  # a header block too broken to read still gets a key
-        msgid = ""
+        return quick_message_id(raw)
+    except Exception:  # a header block too broken to read still gets spooled
+        return ""
+
+
+def dedupe_key(raw: bytes, msgid: str | None = None) -> str:
+    """'mid:<Message-ID>' when the mail names itself, else 'sha256:<hash of the bytes>'."""
+    msgid = spooled_message_id(raw) if msgid is None else msgid
     return f"mid:{msgid}" if msgid else f"sha256:{content_hash(raw)}"
 
 
@@ -40,10 +45,11 @@ _BY_KEY = select(RawMail.id).where(RawMail.dedupe_key == bindparam("key"))
 def put(sessions: sessionmaker[Session], raw: bytes, door: str, envelope_from: str = "",
         envelope_to: tuple[str, ...] = ()) -> Spooled:
     """Store the bytes durably (committed) and say whether this mail was already here."""
-    key = dedupe_key(raw)
+    msgid = spooled_message_id(raw)
+    key = dedupe_key(raw, msgid)
     with sessions() as session, session.begin():
         stored = insert_or_ignore(session, RawMail, ("dedupe_key",), {
-            "dedupe_key": key, "door": door, "envelope_from": envelope_from[:998],
+            "dedupe_key": key, "message_id": msgid[:998] or None, "door": door, "envelope_from": envelope_from[:998],
             "envelope_to": ",".join(envelope_to), "raw": raw, "state": "pending", "attempts": 0,
             "last_error": ""})
         raw_id = session.connection().execute(_BY_KEY, {"key": key}).scalar_one()

@@ -100,6 +100,24 @@ class AttachmentOut(BaseModel):
     size: int
 
 
+AuthResult = Literal["pass", "fail", "none", "temperror"]
+
+
+class MessageAuth(BaseModel):
+    """DKIM, SPF and DMARC as verified at our SMTP door or read from a trusted Authentication-Results."""
+    dkim: AuthResult
+    spf: AuthResult
+    dmarc: AuthResult
+
+    @classmethod
+    def of(cls, dkim: str, spf: str, dmarc: str) -> MessageAuth | None:
+        """None for what is not an inbound mail (no verdict stored)."""
+        if not (dkim or spf or dmarc):
+            return None
+        known = ("pass", "fail", "none", "temperror")
+        return cls(**{k: (v if v in known else "none") for k, v in (("dkim", dkim), ("spf", spf), ("dmarc", dmarc))})
+
+
 class MessageOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -111,6 +129,8 @@ class MessageOut(BaseModel):
     text: str = Field(description="what the person wrote: quoted history and signature removed")
     matched_by: str
     attachments: list[AttachmentOut]
+    message_id: str | None = Field(None, description="the mail's Message-ID; null for web posts and notes")
+    auth: MessageAuth | None = Field(None, description="sender authentication of an inbound mail; null otherwise")
 
 
 class TicketOut(BaseModel):
@@ -128,15 +148,19 @@ class TicketOut(BaseModel):
     resolution: str
     skills: list[str]
     messages: list[MessageOut] = Field(description="oldest first; internal notes only for staff")
+    followers: list[Person] = Field(default_factory=list, description="who else receives this ticket's mail")
+    merged_into: int | None = Field(None, description="the ticket this one continues on, once merged")
 
     @classmethod
-    def of(cls, ticket: Ticket, messages: list[MessageOut], skills: list[str]) -> TicketOut:
+    def of(cls, ticket: Ticket, messages: list[MessageOut], skills: list[str],
+           followers: list[Person] | None = None) -> TicketOut:
         """`messages`: the thread as this viewer may see it (internal notes only for staff), oldest first."""
         return cls(id=ticket.id, reference=ticket.reference, subject=ticket.subject, status=ticket.status,
                    priority=ticket.priority, category=ticket.category, requester=Person.of(ticket.requester),
                    assignee=Person.of(ticket.assignee), created_at=aware(ticket.created_at),
                    updated_at=aware(ticket.updated_at), summary=ticket.summary or "",
-                   resolution=ticket.resolution or "", skills=skills, messages=messages)
+                   resolution=ticket.resolution or "", skills=skills, messages=messages,
+                   followers=followers or [], merged_into=ticket.merged_into_id)
 
 
 class TicketPage(BaseModel):

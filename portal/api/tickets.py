@@ -23,11 +23,11 @@ from core.accounts import InvalidInput, normalise_email
 from core.ai.provider import ProviderError
 from core.config import Settings
 from core.errors import SenderError
-from core.models import (CATEGORIES, PRIORITIES, STATUSES, Attachment, Contact, Message, Ticket, TicketSkill,
-                         aware)
+from core.models import (CATEGORIES, PRIORITIES, STATUSES, Attachment, Contact, Follower, Message, Ticket,
+                         TicketSkill, aware)
 from core.queries import SHOWN_TEXT, TicketFilter, list_tickets, stats, visible_ticket
-from portal.api.schemas import (AttachmentOut, MessageOut, Problem, Sort, StatsOut, Text, TicketCreate,
-                                TicketOut, TicketPage, TicketPatch)
+from portal.api.schemas import (AttachmentOut, MessageAuth, MessageOut, Person, Problem, Sort, StatsOut, Text,
+                                TicketCreate, TicketOut, TicketPage, TicketPatch)
 from portal.deps import csrf_protect, current_user, db, require_role, require_user, settings
 
 log = logging.getLogger(__name__)
@@ -100,8 +100,9 @@ def _threads_of(session: Session, ticket_ids: list[int], staff: bool) -> dict[in
     shown = Message.ticket_id.in_(ticket_ids) if staff else \
         and_(Message.ticket_id.in_(ticket_ids), Message.direction != "note")
     rows = session.execute(select(Message.id, Message.ticket_id, Message.direction, Message.from_address,
-                                  Message.created_at, SHOWN_TEXT, Message.matched_by).where(shown)
-                           .order_by(Message.id)).all()
+                                  Message.created_at, SHOWN_TEXT, Message.matched_by, Message.kind,
+                                  Message.message_id, Message.auth_dkim, Message.auth_spf, Message.auth_dmarc)
+                           .where(shown).order_by(Message.id)).all()
     attachments: dict[int, list[AttachmentOut]] = {}
     if rows:
         for a in session.execute(select(Attachment.message_id, Attachment.id, Attachment.filename,
@@ -111,10 +112,21 @@ def _threads_of(session: Session, ticket_ids: list[int], staff: bool) -> dict[in
             attachments.setdefault(a.message_id, []).append(
                 AttachmentOut(id=a.id, filename=a.filename, content_type=a.content_type, size=a.size))
     found: dict[int, list[MessageOut]] = {}
-    for mid, ticket_id, direction, sender, created_at, body, matched_by in rows:
+    for mid, ticket_id, direction, sender, created_at, body, matched_by, kind, msgid, dkim, spf, dmarc in rows:
         found.setdefault(ticket_id, []).append(MessageOut(
             id=mid, direction=direction, from_=sender, created_at=aware(created_at), text=body or "",
-            matched_by=matched_by, attachments=attachments.get(mid, [])))
+            matched_by=matched_by, attachments=attachments.get(mid, []),
+            message_id=msgid if kind == "mail" else None, auth=MessageAuth.of(dkim, spf, dmarc)))
+    return found
+
+
+def _followers_of(session: Session, ticket_ids: list[int]) -> dict[int, list[Person]]:
+    rows = session.execute(select(Follower.ticket_id, Contact.email, Contact.name)
+                           .join(Contact, Contact.id == Follower.contact_id)
+                           .where(Follower.ticket_id.in_(ticket_ids)).order_by(Contact.email)).all()
+    found: dict[int, list[Person]] = {}
+    for ticket_id, email, name in rows:
+        found.setdefault(ticket_id, []).append(Person(email=email, name=name))
     return found
 
 
@@ -123,7 +135,8 @@ def tickets_out(session: Session, tickets: list[Ticket], viewer: Contact | None)
     ids = [t.id for t in tickets]
     staff = viewer is not None and viewer.role in STAFF
     threads, skills = (_threads_of(session, ids, staff), _skills_of(session, ids)) if ids else ({}, {})
-    return [TicketOut.of(t, threads.get(t.id, []), skills.get(t.id, [])) for t in tickets]
+    followers = _followers_of(session, ids) if ids else {}
+    return [TicketOut.of(t, threads.get(t.id, []), skills.get(t.id, []), followers.get(t.id, [])) for t in tickets]
 
 
 def _visible_or_404(session: Session, user: Contact, ticket_id: int) -> Ticket:

@@ -297,9 +297,11 @@ def test_staff_change_fields_assign_resolve_and_note(world):
 def test_staff_reply_is_mailed_and_moves_a_new_ticket_on(world):
     answer = world.call("agent", "PATCH", f"/api/tickets/{world.ticket_b}", json={"reply": "Try this link."})
     assert answer.status_code == 200 and answer.json()["status"] == "in_progress"
-    assert answer.json()["messages"][-1] | {"id": 0, "created_at": ""} == {
+    sent = answer.json()["messages"][-1]
+    assert sent.pop("message_id")  # the Message-ID the reply went out with
+    assert sent | {"id": 0, "created_at": ""} == {
         "id": 0, "created_at": "", "direction": "out", "from": world.desk.settings.from_address,
-        "text": "Try this link.", "matched_by": "agent", "attachments": []}
+        "text": "Try this link.", "matched_by": "agent", "attachments": [], "auth": None}
     assert [m.rcpt_to for m in rows(world.desk, Outbox, ticket_id=world.ticket_b, purpose="reply")] == [
         "bob@example.org"]
 
