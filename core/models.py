@@ -147,6 +147,7 @@ class RawMail(Base):
     # A reply held until the mail it answers (waiting_for) is stored, or held_until at the latest.
     held_until: Mapped[Optional[datetime]] = mapped_column(Stamp)
     waiting_for: Mapped[Optional[str]] = mapped_column(String(998), index=True)
+    approved_by: Mapped[Optional[int]] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))  # held, then approved
 
 
 class Message(Base):

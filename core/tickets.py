@@ -26,7 +26,7 @@ from core.models import Attachment, Blob, Contact, Event, Follower, Message, Tic
 from core.reference_graph import index_references, parent_in_spool, release_replies_waiting_for
 from core.routing import Route, is_member, load_ticket, route_mail, ticket_of_msgid
 from core.sender_auth import NO_VERDICT, AuthVerdict
-from core.trust import sender_trust
+from core.trust import Trust, sender_trust
 
 log = logging.getLogger(__name__)
 UNKNOWN_SENDER = "unknown-sender@invalid"
@@ -52,6 +52,7 @@ class SpooledMail(Protocol):
     envelope_to: str
     raw: bytes
     held: bool  # it waited for its original once already: it does not wait again
+    approved: bool  # held as unverified, then approved by an agent
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
     bounce = bounce_report(mail, raw.raw)
     if bounce is not None:
         return _receive_bounce(session, settings, raw, mail, sender, bounce, auth)
-    trust = sender_trust(auth, sender.email, raw.envelope_from)
+    trust = Trust(True) if raw.approved else sender_trust(auth, sender.email, raw.envelope_from)
     recipients = tuple(dict.fromkeys([*filter(None, raw.envelope_to.split(",")), *mail.to, *mail.cc]))
     route = route_mail(session, settings.web.secret_key, mail, sender, recipients, trust.trusted, trust.why_not)
     if route.ticket is None and route.mentions is None and not raw.held:

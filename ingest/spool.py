@@ -74,10 +74,12 @@ class Pending:
     peer_ip: str
     helo: str
     held: bool  # it was held for its original once: it does not wait again
+    approved: bool  # held as unverified, then approved by an agent: its sender is believed
 
 
 _PENDING_COLUMNS = (RawMail.id, RawMail.door, RawMail.envelope_from, RawMail.envelope_to, RawMail.raw,
-                    RawMail.attempts, RawMail.peer_ip, RawMail.helo, RawMail.held_until.is_not(None))
+                    RawMail.attempts, RawMail.peer_ip, RawMail.helo, RawMail.held_until.is_not(None),
+                    RawMail.approved_by.is_not(None))
 
 
 # Oldest first, skipping replies held for their original until it is stored or their wait ends:

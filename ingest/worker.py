@@ -18,6 +18,7 @@ from core.config import Settings
 from core.db import is_postgresql
 from core.errors import SenderError
 from core.mail.parse import ParsedMail, parse_mail
+from core.quarantine import UNVERIFIED
 from core.reference_graph import hold_deadline
 from core.sender_auth import NO_VERDICT, AuthVerdict
 from core.tickets import Received, add_senders, receive_mail
@@ -26,7 +27,6 @@ from ingest.sender_check import verdict_for
 from ingest.spool import Pending, Settled
 
 log = logging.getLogger(__name__)
-UNVERIFIED = "held for approval: "  # last_error of a mail kept for an agent to approve ([intake] hold_unverified)
 
 
 @dataclass(frozen=True)

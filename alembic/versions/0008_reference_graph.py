@@ -51,6 +51,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("helo", sa.String(255), nullable=False, server_default=""))
         batch.add_column(sa.Column("held_until", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("waiting_for", sa.String(998), nullable=True))
+        batch.add_column(sa.Column("approved_by", sa.Integer(), nullable=True))
+        batch.create_foreign_key("fk_raw_mail_approved_by_contact", "contact", ["approved_by"], ["id"],
+                                 ondelete="SET NULL")
     op.create_index("ix_raw_mail_message_id", "raw_mail", ["message_id"])
     op.create_index("ix_raw_mail_waiting_for", "raw_mail", ["waiting_for"])
     # Index what is stored already: every message's own Message-ID and the ones it names.
@@ -79,7 +82,8 @@ def downgrade() -> None:
     op.drop_index("ix_raw_mail_waiting_for", table_name="raw_mail")
     op.drop_index("ix_raw_mail_message_id", table_name="raw_mail")
     with op.batch_alter_table("raw_mail") as batch:
-        for column in ("waiting_for", "held_until", "helo", "peer_ip", "message_id"):
+        batch.drop_constraint("fk_raw_mail_approved_by_contact", type_="foreignkey")
+        for column in ("approved_by", "waiting_for", "held_until", "helo", "peer_ip", "message_id"):
             batch.drop_column(column)
     with op.batch_alter_table("ticket") as batch:
         batch.drop_constraint("fk_ticket_merged_into_id_ticket", type_="foreignkey")

@@ -236,3 +236,56 @@ def test_a_reply_spooled_before_the_mail_it_answers_still_lands_on_its_ticket(de
         stored = {m.message_id: m.matched_by for m in s.scalars(select(Message).where(Message.direction == "in"))}
         assert stored == {"orig-late@example.org": "new", "reply-early@example.org": "in-reply-to"}
         assert s.get(RawMail, first.id).attempts == 1  # waiting is not a failed attempt
+
+
+# ---- sender trust (forged From) -------------------------------------------------------------------
+
+def test_forged_from_of_the_requester_opens_a_linked_ticket_and_adds_no_follower(desk):
+    first = receive(desk, mail(msgid="<alice-1@example.org>"))
+    forged = receive(desk, mail(f"Re: [#{first.ticket_id}] Help", cc="mallory@evil.test",
+                                headers="In-Reply-To: <alice-1@example.org>\n"), envelope_from="mallory@evil.test")
+    assert forged.created and forged.ticket_id != first.ticket_id
+    with desk.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Follower)) == 0
+        why = s.scalar(select(Event.new_value).where(Event.ticket_id == forged.ticket_id, Event.kind == "not-joined"))
+        assert "envelope sender's domain evil.test differs" in why
+        assert len(s.get(Ticket, first.ticket_id).messages) == 1
+
+
+def test_forged_from_of_an_agent_cannot_append_to_a_ticket(desk):
+    first = receive(desk, mail())
+    with desk.sessions() as s, s.begin():
+        add_user(s, "agent@example.test", "agent")
+    forged = receive(desk, mail(f"Re: [#{first.ticket_id}] Help", sender="agent@example.test"),
+                     envelope_from="mallory@evil.test")
+    assert forged.created and forged.ticket_id != first.ticket_id
+
+
+def test_unverified_claim_waits_for_an_agent_when_configured(desk):
+    desk = dataclasses.replace(desk, settings=dataclasses.replace(
+        desk.settings, intake=dataclasses.replace(desk.settings.intake, hold_unverified=True)))
+    first = receive(desk, mail(msgid="<held-1@example.org>"))
+    stored = spool.put(desk.sessions, mail("Re: Help", "Pay to this account instead.",
+                                           headers="In-Reply-To: <held-1@example.org>\n"),
+                       "smtp", "mallory@evil.test", ("support@example.test",))
+    outcome = worker.process_one(desk.sessions, desk.settings, stored.id)
+    assert outcome.quarantined and "held for approval" in outcome.error
+    from core import quarantine
+    with desk.sessions() as s, s.begin():
+        assert [m.id for m in quarantine.held_for_approval(s)] == [stored.id]
+        agent = add_user(s, "agent@example.test", "agent")
+        s.flush()
+        assert quarantine.approve(s, stored.id, agent.id)
+    approved = worker.process_one(desk.sessions, desk.settings, stored.id)
+    assert approved.received.ticket_id == first.ticket_id and approved.received.matched_by == "in-reply-to"
+
+
+def test_followers_stop_at_the_limit_and_the_rest_is_noted(desk):
+    desk = dataclasses.replace(desk, settings=dataclasses.replace(
+        desk.settings, intake=dataclasses.replace(desk.settings.intake, max_followers=2)))
+    first = receive(desk, mail(cc="a@example.org, b@example.org, c@example.org"))
+    with desk.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Follower)) == 2
+        noted = s.scalars(select(Event.new_value).where(Event.ticket_id == first.ticket_id,
+                                                        Event.kind == "follower-limit")).all()
+        assert noted == ["c@example.org not added: 2 followers already"]

@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from core.accounts import add_user
 from core.db import migrate
+from core.sessions import start_session
 from core.models import Event, Follower, Message, Ticket
 from core.sender_auth import SenderAuthenticator, verdict_from_results
 from core.sender_auth.dns import CachingResolver
@@ -169,6 +171,20 @@ def test_signed_reply_adds_cc_follower_but_forged_from_gets_nothing(desk_with_dn
                                                       Event.kind == "not-joined")).all()
         assert why and "DMARC fail" in why[0]
         assert s.scalar(select(Event).where(Event.ticket_id == ticket_id, Event.kind == "not-joined")) is not None
+    # Agents see the verdict on each mail and the followers, and manage them.
+    with desk.sessions() as s, s.begin():
+        agent = add_user(s, "agent@example.test", "agent", name="Dana")
+        s.flush()
+        token = start_session(s, agent, kind="bearer")
+    staff = TestClient(create_app(desk.settings, desk.sessions), base_url="http://testserver",
+                       headers={"authorization": f"Bearer {token}"})
+    shown = staff.get(f"/agent/tickets/{ticket_id}", headers=HTML).text
+    assert "DKIM pass · SPF none · DMARC pass" in shown and "&lt;bob@example.org&gt;" in shown
+    assert "DMARC fail</span>" in staff.get(f"/agent/tickets/{refused.ticket_id}", headers=HTML).text
+    api = staff.get(f"/api/tickets/{ticket_id}").json()
+    assert api["followers"] == [{"email": "bob@example.org", "name": ""}] and api["merged_into"] is None
+    assert [m["auth"] for m in api["messages"]][:2] == [{"dkim": "pass", "spf": "none", "dmarc": "pass"}] * 2
+    assert [m["message_id"] for m in api["messages"]][:2] == ["a1@example.org", "a2@example.org"]
     # The stranger registers, verifies and signs in: the ticket stays out of reach.
     client = TestClient(create_app(desk.settings, desk.sessions), base_url="http://testserver")
     answer = submit(client, "/register", {"email": "mallory@evil.test", "password": PASSWORD, "name": "M"})
