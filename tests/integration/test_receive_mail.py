@@ -289,3 +289,28 @@ def test_followers_stop_at_the_limit_and_the_rest_is_noted(desk):
         noted = s.scalars(select(Event.new_value).where(Event.ticket_id == first.ticket_id,
                                                         Event.kind == "follower-limit")).all()
         assert noted == ["c@example.org not added: 2 followers already"]
+
+
+def test_pipe_mail_is_judged_by_authentication_results_of_our_mta_only(desk):
+    desk = dataclasses.replace(desk, settings=dataclasses.replace(
+        desk.settings, intake=dataclasses.replace(desk.settings.intake, trusted_authserv_ids=("mx.ours.example",))))
+    first = receive(desk, mail(msgid="<ar-1@example.org>"))
+
+    def piped(msgid: str, results: str) -> worker.Outcome:
+        raw = mail("Re: Help", msgid=f"<{msgid}>", headers=f"Authentication-Results: {results}\n"
+                   "In-Reply-To: <ar-1@example.org>\n")
+        return worker.process_one(desk.sessions, desk.settings,
+                                  spool.put(desk.sessions, raw, "pipe", "bounce@mailer.example").id)
+
+    forged = piped("ar-2@example.org", "mx.evil.test; dkim=pass header.d=example.org; dmarc=pass")
+    genuine = piped("ar-3@example.org", "mx.ours.example; dkim=pass header.d=example.org; spf=fail; dmarc=pass")
+    failing = piped("ar-4@example.org", "mx.ours.example; dkim=fail; dmarc=fail header.from=example.org")
+    assert forged.received.created and forged.received.ticket_id != first.ticket_id
+    assert (genuine.received.ticket_id, genuine.received.matched_by) == (first.ticket_id, "in-reply-to")
+    assert failing.received.created
+    from core.models import Message
+    with desk.sessions() as s:
+        auth = {m.message_id: (m.auth_dkim, m.auth_spf, m.auth_dmarc) for m in s.scalars(select(Message))}
+    assert auth["ar-2@example.org"] == ("none", "none", "none")
+    assert auth["ar-3@example.org"] == ("pass", "fail", "pass")
+    assert auth["ar-4@example.org"] == ("fail", "none", "fail")
