@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -192,6 +193,8 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
     if route.refused:
         _note_refusal(session, ticket.id, route.mentions, route.refused)
     _unify_conversation(session, ticket, route.also, sender)
+    if route.matched_by == "referenced-by" and isinstance(ticket, Ticket):
+        _adopt_original_subject(session, ticket, mail.subject)
     if trust.trusted and sender.id == ticket.requester_id:
         _add_followers(session, settings, ticket, mail, own, sender)
     if isinstance(ticket, Ticket):
@@ -206,6 +209,19 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
              f", automatic: {reason}" if reason else "",
              extra={"ticket_id": ticket.id, "message_id": mail.message_id, "raw_mail_id": raw.id, "door": raw.door})
     return Received(ticket.id, message.id, route.matched_by, created, acknowledged, reason)
+
+
+_REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|vs|antw|odp|ref|fw|fwd|wg|tr)\s*(\[\d+\])?\s*:", re.IGNORECASE)
+
+
+def _adopt_original_subject(session: Session, ticket: Ticket, subject: str) -> None:
+    """A ticket opened by a reply ("Re: …") takes the subject of the original once that arrives."""
+    if not subject or not _REPLY_PREFIX.match(ticket.subject) or _REPLY_PREFIX.match(subject):
+        return
+    insert_row(session, Event, {"ticket_id": ticket.id, "kind": "subject", "field": "subject",
+                                "old_value": ticket.subject, "new_value": subject[:998],
+                                "source": "rule", "created_at": utcnow()})
+    ticket.subject = subject[:998]
 
 
 def _note_refusal(session: Session, ticket_id: int, named: int | None, why: str) -> None:

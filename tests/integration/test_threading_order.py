@@ -111,6 +111,8 @@ def test_reply_stored_before_its_parent_gets_one_ticket_and_one_ack(quick_desk):
         assert s.scalar(select(func.count()).select_from(Ticket)) == 1
     assert rows == {"r1@example.org": "new", "p1@example.org": "referenced-by"}
     assert _acks(quick_desk) == 1
+    with quick_desk.sessions() as s:  # the ticket opened by "Re: Printer" is named after the original now
+        assert s.scalar(select(Ticket.subject)) == "Printer"
 
 
 def test_sibling_reply_joins_through_a_shared_reference(quick_desk):
