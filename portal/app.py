@@ -33,6 +33,9 @@ SECURITY_HEADERS = {
                                "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
 }
 
+# The method label of the request metric: anything else is "other", so invented methods add no series.
+METRIC_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class PortalHeaders:
     """Pure ASGI middleware (Starlette's BaseHTTPMiddleware runs each response through an extra task
@@ -71,7 +74,8 @@ class PortalHeaders:
             await self.app(scope, receive, send_with_headers)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            HTTP_SECONDS.labels(scope["method"], route, f"{status // 100}xx").observe(time.perf_counter() - started)
+            method = scope["method"] if scope["method"] in METRIC_METHODS else "other"
+            HTTP_SECONDS.labels(method, route, f"{status // 100}xx").observe(time.perf_counter() - started)
 
 
 def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:

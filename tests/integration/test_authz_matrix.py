@@ -68,7 +68,7 @@ TABLE: list[Case] = [
     case("GET", "/redoc",                            200, 200, 200, 200, 200),
     case("GET", "/healthz",                          200, 200, 200, 200, 200),
     case("GET", "/readyz",                           200, 200, 200, 200, 200),
-    case("GET", "/metrics",                          200, 200, 200, 200, 200),
+    case("GET", "/metrics",                          403, 403, 403, 403, 403),   # [metrics] token or networks
     case("GET", "/static/{path}",                    200, 200, 200, 200, 200),
     # ---- public pages and the no-login link (the link is the credential, whoever holds it)
     case("GET", "/",                                 200, 200, 200, 200, 200),

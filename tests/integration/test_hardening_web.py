@@ -1,0 +1,42 @@
+"""What an outside probe found in the web portal, each case over the app as deployed (ASGI, real database)."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from fastapi.testclient import TestClient
+
+from portal.app import create_app
+
+
+def client_for(desk, address: str = "127.0.0.1", **sections) -> TestClient:
+    cfg = desk.settings
+    for name, values in sections.items():
+        cfg = dataclasses.replace(cfg, **{name: dataclasses.replace(getattr(cfg, name), **values)})
+    return TestClient(create_app(cfg, desk.sessions), client=(address, 40000))
+
+
+# ---- /metrics -----------------------------------------------------------------------------------------
+
+def test_metrics_refuse_a_client_outside_the_allowed_networks(desk):
+    outside = client_for(desk, "203.0.113.9")
+    inside = client_for(desk, "127.0.0.1")
+    assert outside.get("/metrics").status_code == 403
+    answer = inside.get("/metrics")
+    assert answer.status_code == 200 and "postdesk_mails_total" in answer.text
+
+
+def test_metrics_token_opens_metrics_from_anywhere(desk):
+    client = client_for(desk, "203.0.113.9", metrics={"token": "scrape-secret", "allowed_networks": ()})
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"}).status_code == 200
+
+
+def test_invented_http_methods_add_no_metric_series(desk):
+    client = client_for(desk)
+    for n in range(20):
+        client.request(f"PROBE{n}", "/healthz")
+    text = client.get("/metrics").text
+    assert "PROBE" not in text
+    assert 'method="other"' in text
