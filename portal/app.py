@@ -32,6 +32,9 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
                                "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
 }
+# Whatever an attachment claims to be, a browser must not run it as a page of this site.
+ATTACHMENT_CSP = "default-src 'none'; sandbox"
+HSTS = "max-age=31536000; includeSubDomains"
 
 # The method label of the request metric: anything else is "other", so invented methods add no series.
 METRIC_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -68,6 +71,10 @@ class PortalHeaders:
                     headers.append("set-cookie", cookie.output(header="").strip())
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
+                if "/attachments/" in scope["path"]:
+                    headers["Content-Security-Policy"] = ATTACHMENT_CSP
+                if self.https:
+                    headers.setdefault("Strict-Transport-Security", HSTS)
             await send(message)
 
         try:

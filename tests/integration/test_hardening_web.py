@@ -40,3 +40,34 @@ def test_invented_http_methods_add_no_metric_series(desk):
     text = client.get("/metrics").text
     assert "PROBE" not in text
     assert 'method="other"' in text
+
+
+# ---- headers ------------------------------------------------------------------------------------------
+
+def test_https_base_url_sends_strict_transport_security(desk):
+    secure = client_for(desk, web={"base_url": "https://help.example.test"})
+    plain = client_for(desk)
+    assert "max-age=" in secure.get("/healthz").headers.get("strict-transport-security", "")
+    assert "strict-transport-security" not in plain.get("/healthz").headers
+
+
+def test_every_attachment_route_sends_the_sandbox_policy(desk):
+    from tests.integration.test_api_tickets import make_world
+    from core import notify
+    from core.models import Ticket
+
+    world = make_world(desk)
+    with desk.sessions() as s, s.begin():
+        ticket = s.get(Ticket, world.ticket_a)
+        token = notify.create_access_link(s, desk.settings, ticket, ticket.requester).rsplit("/", 1)[1]
+    urls = {"agent": f"/agent/tickets/{world.ticket_a}/attachments/{world.attachment_a}",
+            "customer": f"/my/tickets/{world.ticket_a}/attachments/{world.attachment_a}",
+            "link": f"/t/{token}/attachments/{world.attachment_a}"}
+    from tests.integration.test_authz_matrix import app_routes
+
+    routes = {path for _, path in app_routes(world.client.app) if "attachments" in path}
+    assert len(routes) == len(urls)
+    for who, url in urls.items():
+        answer = world.client.get(url, headers=world.auth("agent" if who == "agent" else "customer_a"))
+        assert answer.status_code == 200, who
+        assert answer.headers["content-security-policy"] == "default-src 'none'; sandbox", who
