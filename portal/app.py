@@ -20,6 +20,7 @@ from core.ai.provider import make_provider
 from core.config import Settings
 from core.metrics import HTTP_SECONDS
 from portal.api import auth as auth_api, tickets as tickets_api, users as users_api
+from portal.body_limit import BodyLimit
 from portal.deps import ANON_COOKIE, new_anon_id
 from portal.pages import account, admin, agent, customer, ops, public
 
@@ -97,6 +98,7 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     https = settings.base_url.startswith("https://")
 
+    app.add_middleware(BodyLimit, api_limit=tickets_api.MAX_JSON_BYTES, form_limit=public.MAX_FORM_BYTES)
     app.add_middleware(PortalHeaders, https=https)
 
     @app.exception_handler(StarletteHTTPException)

@@ -1,6 +1,7 @@
 """What an outside probe found in the web portal, each case over the app as deployed (ASGI, real database)."""
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -71,3 +72,55 @@ def test_every_attachment_route_sends_the_sandbox_policy(desk):
         answer = world.client.get(url, headers=world.auth("agent" if who == "agent" else "customer_a"))
         assert answer.status_code == 200, who
         assert answer.headers["content-security-policy"] == "default-src 'none'; sandbox", who
+
+
+# ---- body limits while streaming --------------------------------------------------------------------
+
+class CountingBody:
+    """A chunked body (no Content-Length) that records how much of it the app read."""
+
+    def __init__(self, head: bytes, filler: bytes, total: int, tail: bytes = b"") -> None:
+        self.chunks = iter([head, *[filler * 65536] * (total // 65536), tail])
+        self.sent = 0
+
+    async def receive(self) -> dict:
+        chunk = next(self.chunks, None)
+        if chunk is None:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        self.sent += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+
+def post_chunked(desk, path: str, content_type: str, body: CountingBody) -> int:
+    """POST through the app's ASGI interface as a server hands over a chunked body; the answer's status."""
+    app = create_app(desk.settings, desk.sessions)
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"testserver"), (b"content-type", content_type.encode()),
+                         (b"transfer-encoding", b"chunked"), (b"accept", b"text/html")],
+             "client": ("127.0.0.1", 40000), "server": ("testserver", 80)}
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, body.receive, send))
+    return next(m["status"] for m in sent if m["type"] == "http.response.start")
+
+
+def test_chunked_json_beyond_one_mebibyte_is_refused_with_413(desk):
+    body = CountingBody(b'{"name": "Nia", "email": "nia@example.org", "subject": "Hi", "description": "',
+                        b"x", 3_200_000, b'"}')
+    assert post_chunked(desk, "/api/tickets", "application/json", body) == 413
+    assert body.sent < 1024 * 1024 + 200_000  # reading stopped at the limit
+
+
+def test_chunked_multipart_beyond_the_form_limit_is_cut_off(desk):
+    from portal.pages.public import MAX_FORM_BYTES
+
+    boundary = "XyZ"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.pdf\"\r\n"
+            f"Content-Type: application/pdf\r\n\r\n%PDF-1.4\n").encode()
+    body = CountingBody(head, b"A", 4 * MAX_FORM_BYTES, f"\r\n--{boundary}--\r\n".encode())
+    assert post_chunked(desk, "/new", f"multipart/form-data; boundary={boundary}", body) == 413
+    assert body.sent < MAX_FORM_BYTES + 200_000
