@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.ai.provider import make_provider
+from core.ai.provider import make_offline, make_provider
 from core.config import Settings
 from core.metrics import HTTP_SECONDS
 from portal.api import auth as auth_api, tickets as tickets_api, users as users_api
@@ -93,6 +93,7 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
     app.state.triage_provider = make_provider(settings.ai)
+    app.state.offline_provider = make_offline(settings.ai)
     for module in (public, ops, account, customer, agent, admin, tickets_api, auth_api, users_api):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

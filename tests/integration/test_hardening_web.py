@@ -124,3 +124,31 @@ def test_chunked_multipart_beyond_the_form_limit_is_cut_off(desk):
     body = CountingBody(head, b"A", 4 * MAX_FORM_BYTES, f"\r\n--{boundary}--\r\n".encode())
     assert post_chunked(desk, "/new", f"multipart/form-data; boundary={boundary}", body) == 413
     assert body.sent < MAX_FORM_BYTES + 200_000
+
+
+# ---- classify: throttled, offline for anonymous callers -------------------------------------------
+
+def test_classify_is_throttled_per_client_address(desk):
+    here, there = client_for(desk, "198.51.100.1", ai={"classify_per_minute": 3}), client_for(desk, "198.51.100.2")
+    asked = [here.post("/api/tickets/classify", json={"description": "Refund please"}).status_code for _ in range(5)]
+    assert asked == [200, 200, 200, 429, 429]
+    assert there.post("/api/tickets/classify", json={"description": "Refund please"}).status_code == 200
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_anonymous_classify_uses_the_offline_rules_even_with_a_mistral_key(desk):
+    from core.accounts import add_user
+    from core.sessions import start_session
+    from tests.fakes.mistral_server import FakeMistral, ok
+
+    answer = {"summary": "Refund.", "category": "billing", "priority": "high", "skills": [], "notes": []}
+    with FakeMistral(api_key="k", default=ok(answer)) as fake:
+        client = client_for(desk, ai={"api_key": "k", "server_url": fake.url, "max_retries": 0})
+        anonymous = client.post("/api/tickets/classify", json={"description": "I was charged twice"})
+        assert len(fake.requests) == 0
+        with desk.sessions() as s, s.begin():
+            token = start_session(s, add_user(s, "cara@example.org", "customer"), kind="bearer")
+        signed_in = client.post("/api/tickets/classify", json={"description": "I was charged twice"},
+                                headers={"Authorization": f"Bearer {token}"})
+    assert anonymous.status_code == 200 and anonymous.json()["source"] == "offline"
+    assert signed_in.json()["source"] == "mistral" and len(fake.requests) == 1
