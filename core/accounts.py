@@ -268,6 +268,17 @@ def verify_email(session: Session, settings: Settings, token: str) -> Contact:
     return contact
 
 
+def verify_token_owner(session: Session, token: str) -> Contact:
+    """The account a verification link would confirm, without using the link up; LinkInvalid otherwise."""
+    try:
+        return _check_token(session, token, "verify")
+    except LinkInvalid:
+        owner = _token_owner(session, token, "verify")
+        if owner is not None and owner.email_verified_at is not None:
+            raise LinkInvalid("Your address is already confirmed: you can sign in.") from None
+        raise
+
+
 def request_password_reset(session: Session, settings: Settings, email: str) -> None:
     """Mail a reset link when an active contact has this address; silently nothing otherwise."""
     contact = session.scalar(select(Contact).where(Contact.email == normalise_email(email)))

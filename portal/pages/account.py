@@ -30,6 +30,7 @@ NOTICES = {
     "password-changed": "Your password is changed. You were signed out on every other device.",
     "preferences": "Your notification preferences are saved.",
     "verify-sent": "We sent you a new confirmation link; it is valid for 24 hours.",
+    "verified-sign-in": "Your address is confirmed. Please sign in.",
 }
 
 
@@ -170,13 +171,26 @@ def resend(request: Request, email: str = Form(""), session: Session = Depends(d
 
 
 @router.get("/verify/{token}")
-def verify(token: str, request: Request, session: Session = Depends(db), cfg: Settings = Depends(settings)):
+def verify_form(token: str, request: Request, session: Session = Depends(db)):
+    """Opening the link only shows a button: a GET must neither use the link up nor sign anyone in
+    (an attacker's link would sign the victim into the attacker's account)."""
     try:
-        contact = accounts.verify_email(session, cfg, token)
+        contact = accounts.verify_token_owner(session, token)
+    except accounts.LinkInvalid as exc:
+        return page(request, "account/link_failed.html", 400, purpose="verify", message=str(exc))
+    return page(request, "account/verify_confirm.html", token=token, email=contact.email)
+
+
+@router.post("/verify/{token}", dependencies=[Depends(csrf_protect)])
+def verify(token: str, request: Request, session: Session = Depends(db), cfg: Settings = Depends(settings)):
+    """Confirm the address; the person then signs in with the password (confirming never signs in)."""
+    try:
+        accounts.verify_email(session, cfg, token)
     except accounts.LinkInvalid as exc:
         session.rollback()
         return page(request, "account/link_failed.html", 400, purpose="verify", message=str(exc))
-    return signed_in(request, session, cfg, contact, "/account?notice=verified")
+    session.commit()
+    return RedirectResponse("/login?notice=verified-sign-in", status_code=303)
 
 
 @router.get("/reset")

@@ -95,6 +95,7 @@ TABLE: list[Case] = [
     case("GET", "/verify",                           200, 200, 200, 200, 200),
     case("POST", "/verify",                          200, 200, 200, 200, 200, form={"email": "ann@example.org"}),
     case("GET", "/verify/{token}",                   400, 400, 400, 400, 400, at={"token": "bad_token"}),
+    case("POST", "/verify/{token}",                  400, 400, 400, 400, 400, at={"token": "bad_token"}),
     case("GET", "/reset",                            200, 200, 200, 200, 200),
     case("POST", "/reset",                           200, 200, 200, 200, 200, form={"email": "ann@example.org"}),
     case("GET", "/reset/{token}",                    400, 400, 400, 400, 400, at={"token": "bad_token"}),
