@@ -280,10 +280,24 @@ def verify_token_owner(session: Session, token: str) -> Contact:
 
 
 def request_password_reset(session: Session, settings: Settings, email: str) -> None:
-    """Mail a reset link when an active contact has this address; silently nothing otherwise."""
-    contact = session.scalar(select(Contact).where(Contact.email == normalise_email(email)))
+    """Mail a reset link when an active contact has this address, else a note that it has no account.
+
+    Either way one mail is queued: the answer takes as long whether or not the account exists."""
+    address = normalise_email(email)
+    contact = session.scalar(select(Contact).where(Contact.email == address))
     if contact is not None and contact.active:
         send_reset_link(session, settings, contact)
+    else:
+        _send_no_account_note(session, settings, address)
+
+
+def _send_no_account_note(session: Session, settings: Settings, address: str) -> None:
+    if not _may_mail(session, address):
+        return
+    tokens.new_link_token()  # the work a reset link costs, so both paths take as long
+    text = render("no_account.txt", link=f"{settings.base_url}/register", site_name=SITE_NAME)
+    nobody = Contact(email=address, name="")  # never added to the session: only its address is read
+    queue_account_mail(session, settings, nobody, "no-account", "Password reset requested", text)
 
 
 def send_reset_link(session: Session, settings: Settings, contact: Contact,
@@ -322,12 +336,15 @@ def reset_password(session: Session, token: str, password: str) -> Contact:
     return contact
 
 
-def sign_in(session: Session, email: str, password: str, client: str) -> Contact:
+def sign_in(session: Session, email: str, password: str, client: str, device: str | None = None) -> Contact:
     """The active account these credentials open; raises Throttled, BadCredentials, AccountDisabled or NotVerified.
 
-    Failures count against the account and the client address (the caller commits them too).
+    Failures count against the client address and the account, or, from a trusted `device` (see
+    core.security.devices), against that device only: others' guesses never lock the owner out.
+    The caller commits the failures too.
     """
-    account_key, client_key = _account_key(email), f"login:ip:{client}"
+    account_key = f"login:device:{device}" if device else _account_key(email)
+    client_key = f"login:ip:{client}"
     wait = max(_wait(session, account_key, ACCOUNT_LIMIT), _wait(session, client_key, IP_LIMIT))
     if wait:
         minutes = max(1, (wait + 59) // 60)

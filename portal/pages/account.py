@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from core import accounts, oidc, sessions as websessions
 from core.config import Settings
 from core.models import Contact, Ticket
+from core.security.devices import DEVICE_COOKIE, DEVICE_DAYS, issue_device_token, trusted_device
 from portal.deps import csrf_protect, current_user, db, require_user, session_cookie_name, settings
 from portal.render import page
 
@@ -99,7 +100,7 @@ def login_form(request: Request, next: str = "", cfg: Settings = Depends(setting
 def login(request: Request, email: str = Form(""), password: str = Form(""), next: str = Form(""),
           session: Session = Depends(db), cfg: Settings = Depends(settings)):
     try:
-        contact = accounts.sign_in(session, email, password, client_address(request))
+        contact = accounts.sign_in(session, email, password, client_address(request), _device(request, cfg, email))
     except accounts.Throttled as exc:
         return _login_page(request, cfg, 429, email=email, next_path=next, error=str(exc), retry_after=exc.retry_after)
     except accounts.BadCredentials as exc:
@@ -111,7 +112,19 @@ def login(request: Request, email: str = Form(""), password: str = Form(""), nex
         accounts.send_verification(session, cfg, exc.contact)
         session.commit()
         return _login_page(request, cfg, 403, email=email, next_path=next, error=str(exc))
-    return signed_in(request, session, cfg, contact, landing(contact, next))
+    response = signed_in(request, session, cfg, contact, landing(contact, next))
+    response.set_cookie(DEVICE_COOKIE, issue_device_token(cfg.web.secret_key, contact.email),
+                        max_age=DEVICE_DAYS * 86400, path="/login", httponly=True, samesite="lax", secure=_https(cfg))
+    return response
+
+
+def _device(request: Request, cfg: Settings, email: str) -> str | None:
+    """The browser's trusted-device id for this address (it signed in as it before), or None."""
+    try:
+        login = accounts.normalise_email(email)
+    except accounts.InvalidInput:
+        return None
+    return trusted_device(cfg.web.secret_key, request.cookies.get(DEVICE_COOKIE), login)
 
 
 @router.post("/logout", dependencies=[Depends(csrf_protect)])
