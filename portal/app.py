@@ -21,6 +21,7 @@ from core.config import Settings
 from core.metrics import HTTP_SECONDS
 from portal.api import auth as auth_api, tickets as tickets_api, users as users_api
 from portal.body_limit import BodyLimit
+from portal.docs import add_docs
 from portal.deps import ANON_COOKIE, new_anon_id
 from portal.pages import account, admin, agent, customer, ops, public
 
@@ -88,7 +89,9 @@ class PortalHeaders:
 
 def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app = FastAPI(title="Postdesk", version="0.1.0",
-                  description="Email-first helpdesk. JSON API; the web pages are server-rendered.")
+                  description="Email-first helpdesk. JSON API; the web pages are server-rendered.",
+                  docs_url=None, redoc_url=None)
+    add_docs(app)
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))

@@ -66,6 +66,7 @@ TABLE: list[Case] = [
     case("GET", "/docs",                             200, 200, 200, 200, 200),
     case("GET", "/docs/oauth2-redirect",             200, 200, 200, 200, 200),
     case("GET", "/redoc",                            200, 200, 200, 200, 200),
+    case("GET", "/docs/assets/{path}",               200, 200, 200, 200, 200, at={"path": "docs_asset"}),
     case("GET", "/healthz",                          200, 200, 200, 200, 200),
     case("GET", "/readyz",                           200, 200, 200, 200, 200),
     case("GET", "/metrics",                          403, 403, 403, 403, 403),   # [metrics] token or networks
@@ -199,7 +200,8 @@ def world(desk) -> World:
         w.extra = {"link_a": link.rsplit("/", 1)[1], "bad_token": "no-such-token", "target_user": target.id,
                    "raw_mail": raw.id, "dead_job": s.query(Job.id).filter_by(state="dead").scalar(),
                    "unknown_ticket": 999_999, "ticket_a": w.ticket_a, "ticket_b": w.ticket_b,
-                   "attachment_a": w.attachment_a, "static_file": "portal.css"}
+                   "attachment_a": w.attachment_a, "static_file": "portal.css",
+                   "docs_asset": "swagger-ui.css"}
     with w.client:
         yield w
 
