@@ -22,6 +22,7 @@ from core.metrics import HTTP_SECONDS
 from portal.api import auth as auth_api, tickets as tickets_api, users as users_api
 from portal.body_limit import BodyLimit
 from portal.docs import add_docs
+from portal.error_pages import error_page, invalid_input_page, wants_page
 from portal.deps import ANON_COOKIE, new_anon_id
 from portal.pages import account, admin, agent, customer, ops, public
 
@@ -110,15 +111,16 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
         location = (exc.headers or {}).get("Location")
         if exc.status_code in (302, 303) and location:
             return RedirectResponse(location, status_code=exc.status_code)
-        if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+        if not wants_page(request):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        return app.state.templates.TemplateResponse(
-            request, "error.html", {"status": exc.status_code, "detail": exc.detail,
-                                    "user": getattr(request.state, "user", None)},
-            status_code=exc.status_code)
+        response = await error_page(request, exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_input(request: Request, exc: RequestValidationError):
+        if wants_page(request):
+            return await invalid_input_page(request, exc)
         problems = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "message": e.get("msg", "")}
                     for e in exc.errors()]
         return JSONResponse({"detail": "invalid input", "errors": problems}, status_code=422)

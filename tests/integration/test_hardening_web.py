@@ -152,3 +152,24 @@ def test_anonymous_classify_uses_the_offline_rules_even_with_a_mistral_key(desk)
                                 headers={"Authorization": f"Bearer {token}"})
     assert anonymous.status_code == 200 and anonymous.json()["source"] == "offline"
     assert signed_in.json()["source"] == "mistral" and len(fake.requests) == 1
+
+
+# ---- error pages for browsers ---------------------------------------------------------------------
+
+def test_a_malformed_ticket_address_shows_the_sites_not_found_page_to_a_browser(desk):
+    from tests.integration.test_api_tickets import make_world
+
+    world = make_world(desk)
+    page = world.client.get("/agent/tickets/abc", headers={**world.auth("agent"), "accept": "text/html"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "<h1>Page not found</h1>" in page.text and 'href="/agent/queue"' in page.text  # the agent's way on
+    api = world.client.get("/api/tickets/abc", headers=world.auth("agent"))
+    assert api.status_code == 422 and api.json()["detail"] == "invalid input"
+
+
+def test_an_unknown_address_shows_a_not_found_page_with_the_way_on(desk):
+    client = client_for(desk)
+    page = client.get("/no/such/page", headers={"accept": "text/html"})
+    assert page.status_code == 404 and "<h1>Page not found</h1>" in page.text
+    assert "There is no page at this address." in page.text and 'href="/new"' in page.text
+    assert client.get("/no/such/page").json() == {"detail": "Not Found"}
