@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.ai.breaker import guarded
 from core.ai.provider import make_offline, make_provider
 from core.config import Settings
 from core.metrics import HTTP_SECONDS
@@ -96,7 +97,7 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
-    app.state.triage_provider = make_provider(settings.ai)
+    app.state.triage_provider = guarded(make_provider(settings.ai), settings.ai)
     app.state.offline_provider = make_offline(settings.ai)
     for module in (public, ops, account, customer, agent, admin, tickets_api, auth_api, users_api):
         app.include_router(module.router)

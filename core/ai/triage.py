@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import notify
+from core.ai.breaker import guarded
 from core.ai.provider import ProviderError, TriageOutcome, TriageProvider, make_offline, make_provider
 from core.config import Settings
 from core.jobs import ClaimedJob, RetryLater
@@ -104,7 +105,7 @@ def _assign(session: Session, settings: Settings, ticket: Ticket, skills: list[s
 def make_triage_handler(sessions: sessionmaker[Session], settings: Settings,
                         primary: TriageProvider | None = None) -> Callable[[ClaimedJob], None]:
     """The handler for 'triage' jobs, holding one provider for the worker's lifetime."""
-    primary = primary or make_provider(settings.ai)
+    primary = guarded(primary or make_provider(settings.ai), settings.ai)
     offline = make_offline(settings.ai)
 
     def handle(job: ClaimedJob) -> None:
