@@ -17,6 +17,7 @@ from core import notify
 from core.ai.breaker import guarded
 from core.ai.provider import ProviderError, TriageOutcome, TriageProvider, make_offline, make_provider
 from core.config import Settings
+from core.security.links import inert_triage
 from core.jobs import ClaimedJob, RetryLater
 from core.metrics import AI_CALLS
 from core.models import (OPEN_STATUSES, AgentSkill, Contact, Event, Message, Ticket, TicketSkill,
@@ -72,6 +73,7 @@ def apply_triage(session: Session, settings: Settings, ticket_id: int, outcome: 
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         return
+    outcome = TriageOutcome(inert_triage(outcome.triage), outcome.source)  # no live link leaves the model
     t, source = outcome.triage, outcome.source
     session.add(TicketSummary(ticket_id=ticket.id, summary=t.summary, notes="\n".join(t.notes), source=source))
     ticket.summary = t.summary

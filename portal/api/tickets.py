@@ -26,6 +26,7 @@ from core.errors import SenderError
 from core.models import (CATEGORIES, PRIORITIES, STATUSES, Attachment, Contact, Follower, Message, Ticket,
                          TicketSkill, aware)
 from core.queries import SHOWN_TEXT, TicketFilter, list_tickets, stats, visible_ticket
+from core.security.links import inert_links
 from portal.api.schemas import (AttachmentOut, MessageAuth, MessageOut, Person, Problem, Sort, StatsOut, Text,
                                 TicketCreate, TicketOut, TicketPage, TicketPatch)
 from portal.deps import csrf_protect, current_user, db, require_role, require_user, settings
@@ -276,8 +277,8 @@ async def classify(body: ClassifyRequest, request: Request, user: Contact | None
         log.info("classify fell back to defaults: %s", str(exc).splitlines()[0])
         return Suggestion(category="general", priority="medium", skills=[], summary="", source="default",
                           fallback=True)
-    return Suggestion(category=t.category, priority=t.priority, skills=list(t.skills), summary=t.summary,
-                      source=provider.name, fallback=False)
+    return Suggestion(category=t.category, priority=t.priority, skills=list(t.skills),
+                      summary=inert_links(t.summary)[0], source=provider.name, fallback=False)
 
 
 @router.get("/{ticket_id}", response_model=TicketOut, responses=_errors(401, 404, 422))
