@@ -75,7 +75,7 @@ class PortalHeaders:
                     headers.append("set-cookie", cookie.output(header="").strip())
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
-                if "/attachments/" in scope["path"]:
+                if "/attachments/" in scope["path"] and status < 400:  # error pages keep the site's policy
                     headers["Content-Security-Policy"] = ATTACHMENT_CSP
                 if self.https:
                     headers.setdefault("Strict-Transport-Security", HSTS)
