@@ -22,9 +22,9 @@ from core.config import Settings
 from core.metrics import HTTP_SECONDS
 from portal.api import auth as auth_api, tickets as tickets_api, users as users_api
 from portal.body_limit import BodyLimit
+from portal.deps import ANON_COOKIE, new_anon_id
 from portal.docs import add_docs
 from portal.error_pages import error_page, invalid_input_page, wants_page
-from portal.deps import ANON_COOKIE, new_anon_id
 from portal.pages import account, admin, agent, customer, ops, public
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
