@@ -37,9 +37,8 @@ def inert_links(text: str) -> tuple[str, int]:
 def inert_triage(triage: Triage) -> Triage:
     """The triage with inert links in summary and notes, flagged by a note when there were any."""
     summary, in_summary = inert_links(triage.summary)
-    notes = [inert_links(note)[0][:NOTE_MAX_CHARS] for note in triage.notes]
-    in_notes = sum(inert_links(note)[1] for note in triage.notes)
-    if not in_summary and not in_notes:
+    checked = [inert_links(note) for note in triage.notes]
+    if not in_summary and not any(found for _, found in checked):
         return triage
-    notes = [*notes[:MAX_NOTES - 1], FLAG[:NOTE_MAX_CHARS]]
+    notes = [*(note[:NOTE_MAX_CHARS] for note, _ in checked[:MAX_NOTES - 1]), FLAG[:NOTE_MAX_CHARS]]
     return triage.model_copy(update={"summary": summary[:SUMMARY_MAX_CHARS].strip(), "notes": notes})
