@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
+from starlette.background import BackgroundTask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -216,14 +217,26 @@ def reset_request(request: Request, email: str = Form(""), session: Session = De
                   cfg: Settings = Depends(settings)):
     try:
         accounts.limit_form_use(session, "reset", client_address(request))
-        accounts.request_password_reset(session, cfg, email)
+        address = accounts.normalise_email(email)
     except accounts.Throttled as exc:
         return _throttled(request, "account/reset_request.html", exc, email=email)
     except accounts.InvalidInput as exc:
         session.commit()
         return page(request, "account/reset_request.html", 400, email=email, error=str(exc))
     session.commit()
-    return _check_mail(request, accounts.normalise_email(email), "reset")
+    response = _check_mail(request, address, "reset")
+    # The mail is queued after the answer is sent: how long the answer takes cannot tell whether
+    # the address has an account (both ways queue one mail anyway).
+    response.background = BackgroundTask(_request_reset, request.app.state.sessions, cfg, address)
+    return response
+
+
+def _request_reset(sessions, cfg: Settings, address: str) -> None:
+    try:
+        with sessions() as session, session.begin():
+            accounts.request_password_reset(session, cfg, address)
+    except Exception:  # the answer is sent already; the person can ask again
+        log.exception("queuing the password reset mail failed")
 
 
 @router.get("/reset/{token}")

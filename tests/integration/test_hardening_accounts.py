@@ -70,3 +70,34 @@ def test_reset_does_the_same_work_for_an_unknown_address_and_mails_it_a_note(des
     assert [(purpose, to) for purpose, to, _ in sent] == [("reset", OWNER), ("no-account", "nobody@example.org")]
     note = sent[1][2].get_content()
     assert "no active account" in note and "/register" in note and "/reset/" not in note
+
+
+def test_the_reset_answer_is_sent_before_any_account_work(desk):
+    """Whatever the work costs, the answer's timing cannot depend on it: it is complete before it starts."""
+    import asyncio
+    from urllib.parse import urlencode
+
+    from portal.deps import ANON_COOKIE
+
+    with desk.sessions() as s, s.begin():
+        add_user(s, OWNER, "customer", password=PASSWORD)
+    browser = _browser(desk, "192.0.2.30")
+    token = CSRF_RE.search(browser.get("/reset", headers=HTML).text).group(1)
+    body = urlencode({"csrf_token": token, "email": OWNER}).encode()
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/reset", "raw_path": b"/reset", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"testserver"), (b"content-type", b"application/x-www-form-urlencoded"),
+                         (b"accept", b"text/html"), (b"content-length", str(len(body)).encode()),
+                         (b"cookie", f"{ANON_COOKIE}={browser.cookies.get(ANON_COOKIE)}".encode())],
+             "client": ("192.0.2.30", 40000), "server": ("testserver", 80)}
+    mails_when_answered = []
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            mails_when_answered.append(len(_mails(desk)))
+
+    asyncio.run(browser.app(scope, receive, send))
+    assert mails_when_answered == [0] and [p for p, _, _ in _mails(desk)] == ["reset"]
