@@ -77,7 +77,7 @@ class AiSettings:
     breaker_failures: int = 3
     breaker_seconds: float = 60.0
     classify_anonymous: str = "offline"
-    classify_per_minute: int = 20
+    classify_per_minute: int = 30
 
 
 @dataclass(frozen=True)
