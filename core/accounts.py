@@ -42,7 +42,7 @@ TOKEN_LIFETIMES = {"verify": timedelta(hours=24), "reset": timedelta(hours=1)}
 LOGIN_WINDOW = timedelta(minutes=15)
 ACCOUNT_LIMIT = 5     # failed sign-ins per account per window
 IP_LIMIT = 20         # failed sign-ins per client address per window
-# Decision: a customer signs in only once the address is confirmed (the mailed link signs them in).
+# Decision: a customer signs in only once the address is confirmed (the mailed link confirms, by POST).
 # Tickets belong to contacts by address, so an unconfirmed sign-in would show mail tickets to whoever
 # registered that address. Set True only when every customer view hides them until verification.
 UNVERIFIED_MAY_SIGN_IN = False
