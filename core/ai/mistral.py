@@ -22,8 +22,10 @@ from pydantic import ValidationError
 from core.ai.prompt import ChatMessage, build_messages
 from core.ai.provider import ProviderError, Triage
 from core.config import AiSettings
+from core.log_limits import OncePer
 
 log = logging.getLogger(__name__)
+log.addFilter(OncePer(60))  # a provider that is down fails every call alike: one warning a minute
 
 TEMPERATURE = 0.2
 MAX_ANSWER_TOKENS = 1024

@@ -9,8 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from core.config import AiSettings
 from core.errors import ConfigError, PostdeskError
+from core.log_limits import OncePer
 
 log = logging.getLogger(__name__)
+log.addFilter(OncePer(60))  # triage_with_fallback warns on every failed call: once a minute is enough
 
 SUMMARY_MAX_CHARS = 300
 SKILL_MAX_CHARS = 32

@@ -14,8 +14,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import notify
+from core.ai.breaker import guarded
 from core.ai.provider import ProviderError, TriageOutcome, TriageProvider, make_offline, make_provider
 from core.config import Settings
+from core.security.links import inert_triage
 from core.jobs import ClaimedJob, RetryLater
 from core.metrics import AI_CALLS
 from core.models import (OPEN_STATUSES, AgentSkill, Contact, Event, Message, Ticket, TicketSkill,
@@ -71,6 +73,7 @@ def apply_triage(session: Session, settings: Settings, ticket_id: int, outcome: 
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         return
+    outcome = TriageOutcome(inert_triage(outcome.triage), outcome.source)  # no live link leaves the model
     t, source = outcome.triage, outcome.source
     session.add(TicketSummary(ticket_id=ticket.id, summary=t.summary, notes="\n".join(t.notes), source=source))
     ticket.summary = t.summary
@@ -104,7 +107,7 @@ def _assign(session: Session, settings: Settings, ticket: Ticket, skills: list[s
 def make_triage_handler(sessions: sessionmaker[Session], settings: Settings,
                         primary: TriageProvider | None = None) -> Callable[[ClaimedJob], None]:
     """The handler for 'triage' jobs, holding one provider for the worker's lifetime."""
-    primary = primary or make_provider(settings.ai)
+    primary = guarded(primary or make_provider(settings.ai), settings.ai)
     offline = make_offline(settings.ai)
 
     def handle(job: ClaimedJob) -> None:

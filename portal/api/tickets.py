@@ -26,6 +26,7 @@ from core.errors import SenderError
 from core.models import (CATEGORIES, PRIORITIES, STATUSES, Attachment, Contact, Follower, Message, Ticket,
                          TicketSkill, aware)
 from core.queries import SHOWN_TEXT, TicketFilter, list_tickets, stats, visible_ticket
+from core.security.links import inert_links
 from portal.api.schemas import (AttachmentOut, MessageAuth, MessageOut, Person, Problem, Sort, StatsOut, Text,
                                 TicketCreate, TicketOut, TicketPage, TicketPatch)
 from portal.deps import csrf_protect, current_user, db, require_role, require_user, settings
@@ -246,18 +247,38 @@ class Suggestion(BaseModel):
     fallback: bool = Field(description="true when the provider failed and these are the defaults")
 
 
-@router.post("/classify", response_model=Suggestion, responses=_errors(400, 413, 422))
-async def classify(body: ClassifyRequest, request: Request) -> Suggestion:
-    """Suggest category and priority for a description before it is submitted; never fails on the provider."""
+CLASSIFY_WINDOW = timedelta(minutes=1)
+
+
+def _classify_allowed(request: Request, session: Session, cfg: Settings) -> bool:
+    """One classify call counted per client address (every web process shares the throttle table)."""
+    client = request.client.host if request.client else "unknown"
+    allowed = throttle.take(session, f"classify:{client}", cfg.ai.classify_per_minute, CLASSIFY_WINDOW)
+    session.commit()  # before the provider is asked: the write lock is not held while it thinks
+    return allowed
+
+
+@router.post("/classify", response_model=Suggestion, responses=_errors(400, 413, 422, 429))
+async def classify(body: ClassifyRequest, request: Request, user: Contact | None = Depends(current_user),
+                   session: Session = Depends(db), cfg: Settings = Depends(settings)) -> Suggestion:
+    """Suggest category and priority for a description before it is submitted; never fails on the provider.
+
+    Anonymous callers get the offline rules unless `[ai] classify_anonymous = "provider"`: with a
+    Mistral key each call would be a paid request anyone could make."""
+    if not await run_in_threadpool(_classify_allowed, request, session, cfg):
+        raise HTTPException(429, "Too many suggestions asked from here; try again in a minute.",
+                            headers={"Retry-After": str(int(CLASSIFY_WINDOW.total_seconds()))})
     provider = request.app.state.triage_provider
+    if user is None and cfg.ai.classify_anonymous == "offline":
+        provider = request.app.state.offline_provider
     try:
         t = await run_in_threadpool(provider.triage, body.subject, body.description)
     except (ProviderError, ValueError) as exc:  # ValueError: a provider's answer failed its own validation
         log.info("classify fell back to defaults: %s", str(exc).splitlines()[0])
         return Suggestion(category="general", priority="medium", skills=[], summary="", source="default",
                           fallback=True)
-    return Suggestion(category=t.category, priority=t.priority, skills=list(t.skills), summary=t.summary,
-                      source=provider.name, fallback=False)
+    return Suggestion(category=t.category, priority=t.priority, skills=list(t.skills),
+                      summary=inert_links(t.summary)[0], source=provider.name, fallback=False)
 
 
 @router.get("/{ticket_id}", response_model=TicketOut, responses=_errors(401, 404, 422))

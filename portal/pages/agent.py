@@ -228,7 +228,8 @@ def attachment(ticket_id: int, attachment_id: int, user: Contact = Depends(staff
     kind = att.content_type.lower() if att.content_type.lower() in INLINE_TYPES else "application/octet-stream"
     return Response(data, media_type=kind, headers={
         "Content-Disposition": _attachment_disposition(att.filename),
-        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
+        "Content-Security-Policy": "default-src 'none'; sandbox"})
 
 
 def _attachment_disposition(filename: str) -> str:
