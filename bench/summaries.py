@@ -15,7 +15,8 @@ Mistral provider (SDK, prompt, answer parsing) to tests/fakes/mistral_server.py,
 stand-in "model" answers with the first sentence of the oldest message and the last
 sentences of the newest one found in the prompt: no model quality is measured, only what the
 prompt hands over (order, quotes removed, newest kept, the token budget). `prompt ids` is the
-share of prompts holding every reference identifier; `prompt tokens` their mean estimated size.
+share of prompts holding every reference identifier; `prompt tokens` their mean estimated size;
+`budget 120` repeats the Mistral row with a thread token budget of 120, so threads are cut.
 Prints figures and asserts nothing; tests/unit/test_summary_quality.py guards a floor.
 """
 from __future__ import annotations
@@ -35,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 from rouge_score import rouge_scorer  # noqa: E402
 
 from core.ai.offline import OfflineProvider  # noqa: E402
-from core.ai.provider import SUMMARY_MAX_CHARS  # noqa: E402
+from core.ai.provider import SUMMARY_MAX_CHARS, triage_thread  # noqa: E402
+from core.ai.thread import ThreadEntry, entry  # noqa: E402
 from core.mail.html import html_to_text  # noqa: E402
 from core.mail.parse import parse_mail  # noqa: E402
 from core.mail.reply_text import visible_reply_text  # noqa: E402
@@ -43,6 +45,7 @@ from core.mail.reply_text import visible_reply_text  # noqa: E402
 LABELLED = ROOT / "tests" / "data" / "summaries.json"
 CORPUS = ROOT.parent / "shared" / "corpus"
 CHARS_PER_TOKEN = 4
+TIGHT_BUDGET = 120  # [ai] thread_token_budget for a second Mistral row: long threads must be cut
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,14 @@ def load_labelled(path: Path = LABELLED, corpus: Path = CORPUS) -> list[Labelled
     return items
 
 
+def thread_of(item: Labelled) -> list[ThreadEntry]:
+    """The thread as the triage job reads it from the database."""
+    return [entry(direction, text) for direction, text in item.stored]
+
+
 def offline_summary(item: Labelled) -> str:
     """The offline provider's summary of one labelled thread, through the triage job's own path."""
-    parts = [t.strip() for _, t in item.stored]
-    if len(parts) > 1:
-        parts = [f"[{'customer' if d == 'in' else 'support'}] {p}" for (d, _), p in zip(item.stored, parts)]
-    return OfflineProvider().triage(item.subject, "\n\n".join(parts)[-12_000:]).summary
+    return triage_thread(OfflineProvider(), item.subject, thread_of(item)).summary
 
 
 def has_identifiers(text: str, identifiers: list[str]) -> bool:
@@ -126,7 +131,7 @@ def stand_in_answer(prompt: str) -> str:
     return answer[:SUMMARY_MAX_CHARS].strip() or "(empty)"
 
 
-def mistral_figures(items: list[Labelled]) -> tuple[Figures, float, float, list[str]]:
+def mistral_figures(items: list[Labelled], token_budget: int = 3000) -> tuple[Figures, float, float, list[str]]:
     """Figures of the Mistral path, the share of prompts holding every identifier, mean prompt tokens."""
     sys.path.insert(0, str(ROOT))
     from core.ai.mistral import MistralProvider
@@ -140,7 +145,8 @@ def mistral_figures(items: list[Labelled]) -> tuple[Figures, float, float, list[
 
     prompts: list[str] = []
     with FakeMistral(api_key="bench", responder=respond) as server:
-        provider = MistralProvider(AiSettings(api_key="bench", server_url=server.url, max_retries=0))
+        provider = MistralProvider(AiSettings(api_key="bench", server_url=server.url, max_retries=0,
+                                              thread_token_budget=token_budget))
 
         def summarise(item: Labelled) -> str:
             summary = mistral_summary(provider, item)
@@ -155,10 +161,7 @@ def mistral_figures(items: list[Labelled]) -> tuple[Figures, float, float, list[
 
 def mistral_summary(provider: Any, item: Labelled) -> str:
     """The Mistral provider's summary of one labelled thread, through the triage job's own path."""
-    parts = [t.strip() for _, t in item.stored]
-    if len(parts) > 1:
-        parts = [f"[{'customer' if d == 'in' else 'support'}] {p}" for (d, _), p in zip(item.stored, parts)]
-    return provider.triage(item.subject, "\n\n".join(parts)[-12_000:]).summary
+    return triage_thread(provider, item.subject, thread_of(item)).summary
 
 
 def main() -> None:
@@ -168,6 +171,7 @@ def main() -> None:
     items = load_labelled()
     offline, offline_texts = score(items, offline_summary)
     mistral, prompt_ids, tokens, mistral_texts = mistral_figures(items)
+    tight, tight_ids, tight_tokens, _ = mistral_figures(items, TIGHT_BUDGET)
     print(f"labelled tickets: {len(items)} ({sum(len(i.stored) > 1 for i in items)} threads)")
     print(f"{'path':<14}{'ROUGE-L F1':>12}{'identifiers':>13}{'within 300':>12}{'prompt ids':>12}"
           f"{'prompt tokens':>15}")
@@ -175,6 +179,8 @@ def main() -> None:
           f"{'':>12}{'':>15}")
     print(f"{'mistral path':<14}{mistral.rouge_l:>12.3f}{mistral.identifiers:>13.0%}{mistral.within_limit:>12.0%}"
           f"{prompt_ids:>12.0%}{tokens:>15.0f}")
+    print(f"{'  budget ' + str(TIGHT_BUDGET):<14}{tight.rouge_l:>12.3f}{tight.identifiers:>13.0%}"
+          f"{tight.within_limit:>12.0%}{tight_ids:>12.0%}{tight_tokens:>15.0f}")
     if args.show:
         for item, off, mis in zip(items, offline_texts, mistral_texts):
             print(f"\n## {item.id}\nreference: {item.reference}\noffline:   {off}\nmistral:   {mis}")

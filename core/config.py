@@ -68,6 +68,7 @@ class AiSettings:
     timeout_seconds: float = 20.0
     max_retries: int = 3
     rules_file: str = ""
+    thread_token_budget: int = 3000
 
 
 @dataclass(frozen=True)

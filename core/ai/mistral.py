@@ -19,8 +19,9 @@ from mistralai.client.models import ChatCompletionResponse, TextChunk
 from mistralai.extra import response_format_from_pydantic_model
 from pydantic import ValidationError
 
-from core.ai.prompt import ChatMessage, build_messages
+from core.ai.prompt import ChatMessage, build_messages, build_thread_messages
 from core.ai.provider import ProviderError, Triage
+from core.ai.thread import ThreadEntry
 from core.config import AiSettings
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,13 @@ class MistralProvider:
         if not self._ai.api_key:
             raise ProviderError("Mistral: no API key configured ([ai] api_key or MISTRAL_API_KEY)")
         response = self._complete(build_messages(subject, body))
+        return parse_triage(response)
+
+    def triage_thread(self, subject: str, entries: list[ThreadEntry]) -> Triage:
+        """Ask Mistral for the triage of a thread ([ai] thread_token_budget); raise ProviderError on any failure."""
+        if not self._ai.api_key:
+            raise ProviderError("Mistral: no API key configured ([ai] api_key or MISTRAL_API_KEY)")
+        response = self._complete(build_thread_messages(subject, entries, self._ai.thread_token_budget))
         return parse_triage(response)
 
     def close(self) -> None:
