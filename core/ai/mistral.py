@@ -137,14 +137,21 @@ class MistralProvider:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _complete(self, messages: list[ChatMessage]) -> ChatCompletionResponse:
+    def complete_json(self, messages: list[ChatMessage], response_format: Any) -> str:
+        """The answer text to any chat with a JSON answer format (e.g. a drafted reply), with the same
+        retries; raise ProviderError on any failure."""
+        if not self._ai.api_key:
+            raise ProviderError("Mistral: no API key configured ([ai] api_key or MISTRAL_API_KEY)")
+        return _answer_text(self._complete(messages, response_format))
+
+    def _complete(self, messages: list[ChatMessage], response_format: Any = None) -> ChatCompletionResponse:
         attempts = 1 + max(0, self._ai.max_retries)
         for attempt in range(1, attempts + 1):
             try:
                 return self._client.chat.complete(
                     model=self._ai.model,
                     messages=messages,  # type: ignore[arg-type]  # a TypedDict the SDK accepts
-                    response_format=self._response_format,
+                    response_format=response_format or self._response_format,
                     temperature=TEMPERATURE,
                     max_tokens=MAX_ANSWER_TOKENS,
                 )

@@ -155,6 +155,10 @@ TABLE: list[Case] = [
     case("PATCH", "/api/tickets/{ticket_id}",        401, 404, 200, 200, 200, at=B_TICKET, json={"comment": "Hi"}),
     case("DELETE", "/api/tickets/{ticket_id}",       401, 403, 403, 403, 204, fresh_ticket=True),
     case("DELETE", "/api/tickets/{ticket_id}",       401, 403, 403, 403, 404, at=UNKNOWN_TICKET),
+    case("GET", "/api/tickets/{ticket_id}/similar",  401, 403, 403, 200, 200),
+    case("GET", "/api/tickets/{ticket_id}/similar",  401, 403, 403, 404, 404, at=UNKNOWN_TICKET),
+    case("POST", "/api/tickets/{ticket_id}/suggest-reply", 401, 403, 403, 200, 200),
+    case("POST", "/api/tickets/{ticket_id}/suggest-reply", 401, 403, 403, 404, 404, at=UNKNOWN_TICKET),
     # ---- JSON API: accounts and users
     case("POST", "/api/auth/register",               201, 201, 201, 201, 201,
          json={"email": "api{n}@example.org", "password": PASSWORD}),
