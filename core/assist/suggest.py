@@ -107,8 +107,9 @@ def _reply_format() -> Any:
 def _checked(session: Session, ticket: Ticket, text: str, source: Source,
              similar: list[SimilarTicket]) -> SuggestedReply:
     text = sanitise_draft(text)
-    own = session.scalars(select(Message.body_text).where(Message.ticket_id == ticket.id)).all()
-    flagged = unexpected_links(text, [*own, *(s.resolution for s in similar)])
+    ours = session.scalars(select(Message.body_text).where(Message.ticket_id == ticket.id,
+                                                           Message.direction != "in")).all()
+    flagged = unexpected_links(text, [*ours, *(s.resolution for s in similar)])
     if flagged:
         log.info("ticket %s: suggested reply names %d link(s) found nowhere in the ticket", ticket.id, len(flagged))
     return SuggestedReply(text, source, [s.id for s in similar] if text else [], flagged)

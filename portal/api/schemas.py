@@ -245,4 +245,5 @@ class SuggestedReplyOut(BaseModel):
         description="mistral: drafted by the model; offline: the similar tickets' resolutions")
     based_on: list[int] = Field(description="ids of the resolved tickets the draft draws on")
     flagged_links: list[str] = Field(
-        default_factory=list, description="links in the draft found neither in the ticket nor in the resolutions")
+        default_factory=list, description="links in the draft that support wrote neither on the ticket nor in the resolutions "
+                                            "(a link only the customer's mail names is flagged too)")
