@@ -67,3 +67,28 @@ def test_at_most_three_are_listed(desk):
                     f"Cleaned tray {n}.")
     new = open_ticket(desk, "Printer jams", "Our printer jams on the paper tray.")
     assert len(similar_to(desk, new)) == 3
+
+
+def test_a_reopened_ticket_leaves_the_list_and_comes_back_with_its_new_resolution(desk):
+    solved = open_ticket(desk, *RESOLVED[0])
+    new = open_ticket(desk, "Printer P-300 error E-4711", "Our P-300 printer shows error E-4711, LED orange.")
+    assert solved in {f.id for f in similar_to(desk, new)}
+    with desk.sessions() as s, s.begin():
+        s.get(Ticket, solved).status = "in_progress"
+    assert solved not in {f.id for f in similar_to(desk, new)}
+    with desk.sessions() as s, s.begin():
+        ticket = s.get(Ticket, solved)
+        ticket.status, ticket.resolution = "closed", "Replaced the P-300 fuser unit."
+    found = similar_to(desk, new)
+    assert found[0].id == solved and found[0].resolution == "Replaced the P-300 fuser unit."
+
+
+def test_only_the_first_message_counts_not_later_replies(desk):
+    vpn = open_ticket(desk, "VPN disconnects every hour", "SecureLink VPN drops the connection every hour.",
+                      "resolved", "Reinstall SecureLink.")
+    with desk.sessions() as s, s.begin():
+        ticket = s.get(Ticket, vpn)
+        agent = workflow.contact_for(s, "agent@example.test", "Agent")
+        workflow.reply_as_agent(s, desk.settings, ticket, agent, "Unrelated: printer P-300 error E-4711 orange LED.")
+    new = open_ticket(desk, "Printer P-300 error E-4711", "Our P-300 printer shows error E-4711, LED orange.")
+    assert vpn not in {f.id for f in similar_to(desk, new)}
