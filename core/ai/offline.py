@@ -8,13 +8,12 @@ from functools import cache
 from typing import cast
 
 from core.ai import rules
-from core.ai.provider import NOTE_MAX_CHARS, SUMMARY_MAX_CHARS, Category, Priority, Triage
+from core.ai.provider import NOTE_MAX_CHARS, Category, Priority, Triage
 from core.ai.thread import ThreadEntry, joined_thread
 
 MAX_ANALYSED_CHARS = 20_000  # rules and summary look at the start of a very long mail only
 SUBJECT_TERM_WEIGHT = 3
 SUBJECT_CATEGORY_WEIGHT = 2
-MIN_SENTENCE_WORDS = 3
 SHORT_LINE_CHARS = 40  # in wrapped text, a line this short ends a sentence (greeting, bullet)
 MAX_NOTES = 3
 NO_TEXT = "(no text)"

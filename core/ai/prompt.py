@@ -71,7 +71,7 @@ _HEADER_LIKE = re.compile(r"^\[#", re.M)
 
 THREAD_SYSTEM_PROMPT = SYSTEM_PROMPT.replace(
     "The user message contains one customer mail", "The user message contains one support thread"
-) + f"""
+) + """
 The thread's messages are oldest first; each starts with a line [#n customer] or [#n support],
 quoted history and signatures are already removed, and some middle messages may be left out.
 The summary states the thread's current state: the customer's problem, what was tried, and what
