@@ -37,6 +37,9 @@ _IDENTIFIER = re.compile(
     r"|\bv?\d+\.\d+(?:\.\d+)+\b"                           # versions 2.4.1
     r"|(?i:\b(?:error|code|fehler|erreur)\s+)\d{3,}\b"     # Error 1603
 )
+# A greeting that opens the line of the first sentence ("Hi, I just placed…") says nothing.
+_GREETING = re.compile(r"^(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|bonjour|hallo|hola|guten tag)"
+                       r"\b[^,.!?\n]{0,30}[,!]\s+(?=\w)", re.I)
 _ASK = re.compile(r"\?|\b(?:please|can you|could you|would you|bitte|merci de|pouvez|por favor)\b", re.I)
 _WORD = re.compile(r"\w+")
 
@@ -62,7 +65,8 @@ def _is_camel(word: str) -> bool:
 
 
 def _sentences(text: str) -> list[_Sentence]:
-    return [_Sentence(s, frozenset(_terms(s)), tuple(identifiers_in(s))) for s in split_sentences(text)
+    found = (_GREETING.sub("", s, count=1) for s in split_sentences(text))
+    return [_Sentence(s, frozenset(_terms(s)), tuple(identifiers_in(s))) for s in found
             if len(_WORD.findall(s)) >= MIN_SENTENCE_WORDS]
 
 
@@ -106,7 +110,10 @@ def _best(candidates: list[_Sentence], chosen: list[_Sentence], score: _Scorer, 
 
 def _with_identifiers(text: str, identifiers: list[str]) -> str:
     """Add identifiers the text misses, in parentheses, while they fit in the limit."""
-    missing = [i for i in identifiers if i.casefold() not in text.casefold()][:MAX_IDENTIFIERS_ADDED]
+    # Codes and numbers only: a name with a number ("Lyon 12", "Windows 11") is as often an address
+    # or a platform as a product, and the sentences chosen for it carry it when it matters.
+    missing = [i for i in identifiers if " " not in i and i.casefold() not in text.casefold()]
+    missing = missing[:MAX_IDENTIFIERS_ADDED]
     while missing:
         longer = f"{text} ({', '.join(missing)})"
         if len(longer) <= SUMMARY_MAX_CHARS:
