@@ -3,16 +3,15 @@
 A ticket is compared by its subject, summary and first message. PostgreSQL ranks resolved
 tickets by full-text rank over the same three texts (subject weighted most), stored once per
 resolved ticket by the triggers of migration 0012 and found through its GIN index; SQLite, the
-small default, scores the term overlap of the most recently resolved tickets.
+small default, scores the overlap of this ticket's key terms with the same three texts.
 """
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import String, and_, bindparam, func, select
+from sqlalchemy import String, and_, bindparam, case, func, literal, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -21,9 +20,9 @@ from core.ai import rules
 from core.models import Message, Ticket
 
 MAX_SIMILAR = 3
+COMPARED_CHARS = 5000        # of a first message: enough to tell what it is about
 QUERY_TERMS = 16             # this ticket's key terms a match may share (the most frequent ones)
 SUBJECT_WEIGHT = 3           # a subject word counts as three mentions
-SQLITE_CANDIDATES = 2000     # the most recently updated resolved tickets compared on SQLite
 MIN_SHARED_TERMS = 2         # on SQLite: one shared word ("printer") is not similarity yet
 FILTER_TERMS = 8             # PostgreSQL: the rarest key terms that find the candidates…
 MIN_FILTER_TERMS = 2         # …at least this many, however common
@@ -45,12 +44,14 @@ class SimilarTicket:
 
 
 def key_terms(text: str, subject: str = "") -> Counter[str]:
-    """Lowercase words of 2+ letters that are no stop words nor bare numbers, subject words weighted."""
-    counts: Counter[str] = Counter()
-    for source, weight in ((text, 1), (subject, SUBJECT_WEIGHT)):
-        for word in _TERM.findall(source.lower()):
-            if len(word) > 1 and not word.isdigit() and word not in rules.STOP_WORDS:
-                counts[word] += weight
+    """Lowercase words of 2+ characters that are no stop words nor numbers under 3 digits, subject
+    words weighted."""
+    counts = Counter(_TERM.findall(text.lower()))  # counted in C first, then the few distinct words checked
+    for word, n in Counter(_TERM.findall(subject.lower())).items():
+        counts[word] += SUBJECT_WEIGHT * n
+    # Numbers of 3+ digits stay: an error code (E-4711 gives 4711) tells tickets apart like no word does.
+    for word in [w for w in counts if len(w) < 2 or (w.isdigit() and len(w) < 3) or w in rules.STOP_WORDS]:
+        del counts[word]
     return counts
 
 
@@ -64,7 +65,7 @@ def _first_message(ticket_id):
 def ticket_text(session: Session, ticket: Ticket) -> tuple[str, str]:
     """(subject, summary + first message) of a ticket: what it is compared by."""
     first = session.scalar(select(_first_message(ticket.id))) or ""
-    return ticket.subject or "", f"{ticket.summary or ''}\n{first[:20_000]}"
+    return ticket.subject or "", f"{ticket.summary or ''}\n{first[:COMPARED_CHARS]}"
 
 
 def similar_resolved(session: Session, ticket: Ticket, limit: int = MAX_SIMILAR) -> list[SimilarTicket]:
@@ -128,20 +129,35 @@ _RANKED = sql_text("""
 
 
 def _ranked_by_overlap(session: Session, ticket_id: int, mine: Counter[str], limit: int) -> list[SimilarTicket]:
-    """Cosine of the two tickets' term sets, the shared terms weighted by this ticket's counts."""
+    """The share of this ticket's key-term weight that a resolved ticket's subject, summary and first
+    message hold (as word starts), at least two terms; computed by SQLite, most recent first on a tie."""
+    terms = mine.most_common(QUERY_TERMS)
+    total = sum(weight for _, weight in terms)
+    texts = (select(Ticket.id, Ticket.subject, Ticket.resolution, Ticket.updated_at,
+                    _padded_words(Ticket.subject + " " + Ticket.summary + " "
+                                  + func.coalesce(func.substr(_first_message(Ticket.id), 1, COMPARED_CHARS), ""))
+                    .label("words"))
+             .where(_candidates(ticket_id)).cte("similar_texts").prefix_with("MATERIALIZED"))
+    # Both steps materialized: flattened, SQLite rebuilt each ticket's words for every term, and
+    # looked each term up twice (counted, then weighed); 2.4 s for 5,000 tickets against 0.1 s.
+    hits = (select(texts.c.id, texts.c.subject, texts.c.resolution, texts.c.updated_at,
+                   *(case((func.instr(texts.c.words, f" {term}") > 0, 1), else_=0).label(f"h{i}")
+                     for i, (term, _) in enumerate(terms)))
+            .cte("similar_hits").prefix_with("MATERIALIZED"))
+    columns = [hits.c[f"h{i}"] for i in range(len(terms))]
+    matched = sum(columns, literal(0))
+    weight = sum((column * w for column, (_, w) in zip(columns, terms)), literal(0))
+    scored = select(hits.c.id, hits.c.subject, hits.c.resolution, hits.c.updated_at,
+                    matched.label("matched"), weight.label("weight")).subquery()
     rows = session.execute(
-        select(Ticket.id, Ticket.subject, Ticket.summary, Ticket.resolution, _first_message(Ticket.id))
-        .where(_candidates(ticket_id)).order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-        .limit(SQLITE_CANDIDATES)).all()
-    norm = math.sqrt(sum(c * c for c in mine.values()))
-    found = []
-    for tid, subject, summary, resolution, first in rows:
-        theirs = key_terms(f"{summary}\n{(first or '')[:20_000]}", subject)
-        shared = mine.keys() & theirs.keys()
-        if len(shared) < min(MIN_SHARED_TERMS, len(mine)):
-            continue
-        score = sum(mine[t] * theirs[t] for t in shared) / (norm * math.sqrt(sum(c * c for c in theirs.values())))
-        found.append(SimilarTicket(tid, subject, resolution, round(score, 4)))
-    found.sort(key=lambda s: (-s.score, -s.id))
-    return found[:limit]
+        select(scored.c.id, scored.c.subject, scored.c.resolution, scored.c.weight)
+        .where(scored.c.matched >= min(MIN_SHARED_TERMS, len(terms)))
+        .order_by(scored.c.weight.desc(), scored.c.updated_at.desc(), scored.c.id.desc()).limit(limit)).all()
+    return [SimilarTicket(r.id, r.subject, r.resolution, round(r.weight / total, 4)) for r in rows]
 
+
+def _padded_words(text):
+    """SQL: the text lowercased (SQLite lowers ASCII letters only), lines joined, a space first, so
+    ' word' finds a word's start (and its plural or other endings). Punctuation is left alone: a nested
+    replace() per mark cost 110 ms of a 5,000-ticket scan, where this costs 20 ms."""
+    return " " + func.lower(func.replace(text, "\n", " "))
