@@ -78,6 +78,7 @@ class AiSettings:
     breaker_seconds: float = 60.0
     classify_anonymous: str = "offline"
     classify_per_minute: int = 30
+    thread_token_budget: int = 3000
 
 
 @dataclass(frozen=True)

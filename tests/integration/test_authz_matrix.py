@@ -165,6 +165,10 @@ TABLE: list[Case] = [
     case("DELETE", "/api/tickets/{ticket_id}",       401, 403, 403, 403, 404, at=UNKNOWN_TICKET),
     case("POST", "/api/tickets/{ticket_id}/followers", 401, 403, 403, 201, 201, json={"email": "fa{n}@example.org"}),
     case("DELETE", "/api/tickets/{ticket_id}/followers/{email}", 401, 403, 403, 204, 404),
+    case("GET", "/api/tickets/{ticket_id}/similar",  401, 403, 403, 200, 200),
+    case("GET", "/api/tickets/{ticket_id}/similar",  401, 403, 403, 404, 404, at=UNKNOWN_TICKET),
+    case("POST", "/api/tickets/{ticket_id}/suggest-reply", 401, 403, 403, 200, 200),
+    case("POST", "/api/tickets/{ticket_id}/suggest-reply", 401, 403, 403, 404, 404, at=UNKNOWN_TICKET),
     # ---- JSON API: accounts and users
     case("POST", "/api/auth/register",               201, 201, 201, 201, 201,
          json={"email": "api{n}@example.org", "password": PASSWORD}),
