@@ -48,6 +48,10 @@ class OutboundSettings:
     from_address: str = ""
     timeout_seconds: float = 30.0
     max_attempts: int = 8
+    connections: int = 2
+    lease_seconds: float = 30.0
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    coalesce_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
