@@ -16,6 +16,7 @@ from email.header import Header
 from email.message import EmailMessage, Message
 from email.policy import EmailPolicy
 from email.utils import format_datetime, formataddr
+from urllib.parse import quote
 
 from core.errors import HeaderInjection
 from core.models import utcnow
@@ -46,6 +47,14 @@ def header_safe(value: str, limit: int = 900) -> str:
 
 
 @dataclass(frozen=True)
+class MailAttachment:
+    """A file sent with a mail, as stored (name and type as uploaded, the exact bytes)."""
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class OutgoingMail:
     from_address: str
     to: str
@@ -59,6 +68,7 @@ class OutgoingMail:
     in_reply_to: str = ""
     references: tuple[str, ...] = ()
     extra_headers: tuple[tuple[str, str], ...] = field(default=())
+    attachments: tuple[MailAttachment, ...] = field(default=())
 
 
 def _address(name: str, addr: str) -> str:
@@ -164,14 +174,42 @@ def build_mail(out: OutgoingMail) -> bytes:
         name = header_safe(name, 76)
         _set(msg, name, _unstructured(name, header_safe(value)))
     _set(msg, "MIME-Version", "1.0")
-    if out.html:
-        _set(msg, "Content-Type", f'multipart/alternative; boundary="=_pd_{secrets.token_hex(12)}"')
-        msg.set_payload([_text_part(out.text, "plain"), _text_part(out.html, "html")])
+    if out.attachments:
+        _set(msg, "Content-Type", f'multipart/mixed; boundary="=_pd_{secrets.token_hex(12)}"')
+        body = Message(policy=_WRITE_AS_IS)
+        _fill_body(body, out)
+        msg.set_payload([body, *(_attachment_part(a) for a in out.attachments)])
     else:
-        _fill_text(msg, out.text, "plain")
+        _fill_body(msg, out)
     raw = msg.as_bytes()
     _verify_headers(raw, expected=[k.lower() for k in msg.keys()])
     return raw
+
+
+def _fill_body(part: Message, out: OutgoingMail) -> None:
+    if out.html:
+        _set(part, "Content-Type", f'multipart/alternative; boundary="=_pd_{secrets.token_hex(12)}"')
+        part.set_payload([_text_part(out.text, "plain"), _text_part(out.html, "html")])
+    else:
+        _fill_text(part, out.text, "plain")
+
+
+_TOKEN = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
+
+
+def _attachment_part(att: MailAttachment) -> Message:
+    """A base64 part carrying the file's exact bytes; its name RFC 2231-encoded when not plain ASCII."""
+    part = Message(policy=_WRITE_AS_IS)
+    ctype = att.content_type.strip().lower()
+    name = header_safe(att.filename, 200).replace("\\", "_").replace('"', "_") or "attachment.bin"
+    _set(part, "Content-Type", ctype if _TOKEN.fullmatch(ctype) else "application/octet-stream")
+    if name.isascii():
+        _set(part, "Content-Disposition", f'attachment; filename="{name}"')
+    else:
+        _set(part, "Content-Disposition", f"attachment; filename*=utf-8''{quote(name, safe='')}")
+    _set(part, "Content-Transfer-Encoding", "base64")
+    part.set_payload(base64mime.body_encode(att.data, maxlinelen=76))
+    return part
 
 
 def _verify_headers(raw: bytes, expected: list[str]) -> None:

@@ -1,0 +1,134 @@
+"""Notices to staff without floods: at most one mail per person per minute.
+
+`queue_staff_notice` is the one way to tell an agent or admin something about a ticket. The first
+notice goes out at once; notices due within a minute of the last mail to the same person wait and
+join one digest mail, rewritten in place while it waits in the outbox (as long as no deliverer has
+claimed it). A digest about one ticket is a mail on that ticket's thread, so the agent can answer
+it by mail (core/agent_mail.py).
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from core import notify
+from core.config import Settings
+from core.db import insert_row
+from core.mail import tokens
+from core.mail.compose import OutgoingMail, build_mail, mailable
+from core.mail.text_html import text_to_html
+from core.models import AgentSkill, Contact, Outbox, StaffNotice, Ticket, TicketSkill, aware, utcnow
+
+log = logging.getLogger(__name__)
+WINDOW = timedelta(minutes=1)
+
+
+class StaffMember(Protocol):
+    id: int
+    email: str
+    name: str
+    undeliverable: bool
+
+
+_NOTICES_OF = (select(StaffNotice.ticket_id, StaffNotice.kind, StaffNotice.text).where(
+    StaffNotice.outbox_id == bindparam("outbox_id")).order_by(StaffNotice.id))
+_WAITING = (select(Outbox.id, Outbox.message_id).join(StaffNotice, StaffNotice.outbox_id == Outbox.id)
+            .where(StaffNotice.contact_id == bindparam("contact_id"), Outbox.state == "pending",
+                   Outbox.attempts == 0).order_by(Outbox.id.desc()).limit(1))
+_LAST_DUE = (select(func.max(func.coalesce(Outbox.sent_at, Outbox.next_attempt_at)))
+             .where(Outbox.id.in_(select(StaffNotice.outbox_id).where(
+                 StaffNotice.contact_id == bindparam("contact_id")).scalar_subquery())))
+_REWRITE = (update(Outbox).where(Outbox.id == bindparam("outbox_id"), Outbox.state == "pending",
+                                 Outbox.attempts == 0)
+            .values(raw=bindparam("raw"), message_id=bindparam("new_message_id"), purpose=bindparam("purpose"),
+                    ticket_id=bindparam("ticket_id")))
+_ATTACH = update(StaffNotice).where(StaffNotice.id == bindparam("notice_id")).values(outbox_id=bindparam("to"))
+
+
+def queue_staff_notice(session: Session, settings: Settings, staff: StaffMember, ticket: Ticket, kind: str,
+                       text: str) -> None:
+    """Tell one staff member `text` about the ticket (in the caller's transaction): mailed at once,
+    or, within a minute of their last such mail, joined to one waiting digest."""
+    if staff.undeliverable or not mailable(staff.email):
+        return
+    now = utcnow()
+    conn = session.connection()
+    notice_id = insert_row(session, StaffNotice, {"contact_id": staff.id, "ticket_id": ticket.id, "kind": kind,
+                                                  "text": text, "created_at": now})
+    waiting = conn.execute(_WAITING, {"contact_id": staff.id}).first()
+    if waiting is not None:
+        conn.execute(_ATTACH, {"notice_id": notice_id, "to": waiting.id})
+        notices = conn.execute(_NOTICES_OF, {"outbox_id": waiting.id}).all()
+        purpose, ticket_id, message_id, raw = _compose(session, settings, staff, notices)
+        # Compare-and-set: once a deliverer has claimed the waiting mail, this notice needs its own.
+        if conn.execute(_REWRITE, {"outbox_id": waiting.id, "raw": raw, "new_message_id": message_id,
+                                   "purpose": purpose, "ticket_id": ticket_id}).rowcount:
+            log.info("staff notice for %s on ticket %s joins waiting mail %s (%s notices)", staff.email,
+                     ticket.id, waiting.id, len(notices), extra={"ticket_id": ticket.id})
+            return
+    last = conn.execute(_LAST_DUE, {"contact_id": staff.id}).scalar()
+    send_at = max(now, aware(last) + WINDOW) if last is not None else now
+    notices = [(ticket.id, kind, text)]
+    purpose, ticket_id, message_id, raw = _compose(session, settings, staff, notices)
+    outbox_id = insert_row(session, Outbox, {"ticket_id": ticket_id, "purpose": purpose, "message_id": message_id,
+                                             "mail_from": settings.from_address, "rcpt_to": staff.email, "raw": raw,
+                                             "next_attempt_at": send_at, "created_at": now})
+    conn.execute(_ATTACH, {"notice_id": notice_id, "to": outbox_id})
+
+
+def _compose(session: Session, settings: Settings, staff: StaffMember,
+             notices: list) -> tuple[str, int | None, str, bytes]:
+    """(purpose, ticket id, Message-ID, bytes) of the mail carrying these notices."""
+    tickets = list(dict.fromkeys(n[0] for n in notices))
+    kinds = {n[1] for n in notices}
+    purpose = kinds.pop() if len(kinds) == 1 else "staff-digest"
+    text = notices[0][2] if len(notices) == 1 else notify.render(
+        "staff_digest.txt", notices=[n[2].strip() for n in notices], count=len(notices))
+    domain = settings.from_address.rpartition("@")[2]
+    if len(tickets) == 1 and tickets[0] is not None:
+        ticket = session.get(Ticket, tickets[0])
+        message_id = tokens.make_message_id(settings.web.secret_key, ticket.id, domain)
+        subject = notify.tagged_subject(ticket, ticket.subject if len(notices) == 1
+                                        else f"{len(notices)} updates: {ticket.subject}")
+        raw = notify.compose_ticket_mail(settings, ticket, staff, message_id, subject=subject, text=text,
+                                         answering=None, automatic="auto-generated")
+        return purpose, ticket.id, message_id, raw
+    message_id = tokens.make_message_id(settings.web.secret_key, 0, domain)
+    subject = f"{len(notices)} updates on tickets " + ", ".join(f"#{t}" for t in tickets[:8])
+    raw = build_mail(OutgoingMail(
+        from_address=settings.from_address, to=staff.email, to_name=staff.name, subject=subject, text=text,
+        html=text_to_html(text), message_id=message_id,
+        extra_headers=(("X-Postdesk-Loop", tokens.loop_token(settings.web.secret_key, domain)),
+                       ("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All"))))
+    return purpose, None, message_id, raw
+
+
+_SKILLED = (select(Contact).join(AgentSkill, AgentSkill.contact_id == Contact.id)
+            .join(TicketSkill, TicketSkill.skill == AgentSkill.skill)
+            .where(TicketSkill.ticket_id == bindparam("ticket_id"), Contact.active.is_(True),
+                   Contact.role.in_(("agent", "admin"))).distinct().order_by(Contact.id))
+_ADMINS = select(Contact).where(Contact.role == "admin", Contact.active.is_(True)).order_by(Contact.id)
+
+
+def who_watches(session: Session, ticket: Ticket) -> list[Contact]:
+    """Whom news about the ticket concerns: its assignee; unassigned, the agents whose skills
+    the ticket needs; else the admins."""
+    if ticket.assignee_id is not None:
+        assignee = session.get(Contact, ticket.assignee_id)
+        return [assignee] if assignee is not None and assignee.active else []
+    skilled = list(session.scalars(_SKILLED, {"ticket_id": ticket.id}).unique())
+    return skilled or list(session.scalars(_ADMINS))
+
+
+def customer_replied(session: Session, settings: Settings, ticket: Ticket, customer: StaffMember | Contact,
+                     text: str) -> None:
+    """A customer's reply (by mail or in the portal): a notice to whoever watches the ticket."""
+    link = f"{settings.base_url}/agent/tickets/{ticket.id}"
+    body = notify.render("customer_reply.txt", ticket=ticket, text=text.strip(), customer=customer, link=link)
+    for staff in who_watches(session, ticket):
+        if staff.id != customer.id:
+            queue_staff_notice(session, settings, staff, ticket, "customer-reply", body)
