@@ -100,3 +100,21 @@ def mail_status_change(session: Session, settings: Settings, ticket: Ticket, rec
         notify.queue_mail(session, settings, ticket, person, purpose="status", subject=subject, text=text,
                           html=html, answering=answering, automatic="auto-generated", send_at=utcnow() + hold)
 
+
+
+@dataclass(frozen=True)
+class MailPlan:
+    """Who a kind of mail about a ticket reaches, and who it does not and why (the agent's form says so)."""
+    mailed: tuple[str, ...]
+    opted_out: tuple[str, ...]  # chose not to get this kind of mail (account preferences)
+    undeliverable: tuple[str, ...]  # their address bounced: nothing is sent until an admin clears it
+
+
+def mail_plan(ticket: Ticket, followers: Sequence[Contact], status_mail: bool = False) -> MailPlan:
+    """Whom an agent's reply (or, with `status_mail`, a status/resolution change) is mailed to:
+    the requester and followers, less those who opted out of that kind or cannot be mailed."""
+    people = list({p.id: p for p in (ticket.requester, *followers)}.values())
+    wants = [p for p in people if (p.notify_status if status_mail else p.notify_replies)]
+    return MailPlan(mailed=tuple(p.email for p in wants if not p.undeliverable),
+                    opted_out=tuple(p.email for p in people if p not in wants),
+                    undeliverable=tuple(p.email for p in wants if p.undeliverable))

@@ -24,6 +24,11 @@ PDF = b"%PDF-1.4\n" + bytes(range(256)) * 400 + b"\r\n.\r\n\x00end"  # binary, w
 
 
 @pytest.fixture
+def app(desk):
+    return create_app(desk.settings, desk.sessions)
+
+
+@pytest.fixture
 def agent(desk):
     with desk.sessions() as s, s.begin():
         return add_user(s, "agent@example.test", "agent", "Agnes Agent")
@@ -168,3 +173,25 @@ def test_coalesced_mail_waits_the_configured_seconds(desk, agent):
     [held] = [o for o in _outbox(desk) if o.purpose == "status"]
     from core.models import aware
     assert aware(held.next_attempt_at) >= before + timedelta(seconds=desk.settings.outbound.coalesce_seconds - 1)
+
+
+def test_the_agents_form_says_plainly_who_opted_out_of_which_mail(desk, app):
+    from tests.integration.test_agent_pages import HTML, signed_in
+
+    got = receive(desk, mail("Printer", "It smokes."))
+    browser = signed_in(app, desk, "agnes@example.test", "agent")
+    page = browser.get(f"/agent/tickets/{got.ticket_id}", headers=HTML).text
+    assert "mailed to ann@example.org)" in page and "Not mailed to" not in page
+
+    with desk.sessions() as s, s.begin():
+        ann = s.get(Ticket, got.ticket_id).requester
+        accounts.set_preferences(ann, notify_replies=True, notify_status=False)
+    page = browser.get(f"/agent/tickets/{got.ticket_id}", headers=HTML).text
+    assert "Not mailed to ann@example.org: they chose not to receive status changes by mail." in page
+    assert "mailed to ann@example.org)" in page  # replies still are
+
+    with desk.sessions() as s, s.begin():
+        accounts.set_preferences(s.get(Ticket, got.ticket_id).requester, notify_replies=False, notify_status=False)
+    page = browser.get(f"/agent/tickets/{got.ticket_id}", headers=HTML).text
+    assert "mailed to nobody" in page
+    assert "Not mailed to ann@example.org: they chose not to receive replies by mail" in page
