@@ -73,8 +73,8 @@ def lease_for(cfg: OutboundSettings) -> timedelta:
 
 
 def deliver_due(sessions: sessionmaker[Session], settings: Settings, limit: int = BATCH) -> int:
-    """Send every due outbox row this process can claim, `[outbound] connections` batches of up to
-    `limit` at a time; returns how many were sent.
+    """Send the due outbox rows this process can claim, `[outbound] connections` batches of up to
+    `limit` at a time, until a batch comes back short (caught up); returns how many were sent.
 
     Two deliverers never claim the same row. Delivery is at least once, not exactly once: a
     process killed while a mail travels leaves that row leased; when the lease ends it is due
@@ -89,12 +89,16 @@ def deliver_due(sessions: sessionmaker[Session], settings: Settings, limit: int 
 
 
 def _deliver_batches(sessions: sessionmaker[Session], cfg: OutboundSettings, limit: int) -> int:
-    """One deliverer: claim a batch, send it, record it; again until nothing is due. The smarthost
+    """One deliverer: claim a batch, send it, record it; again while batches come full. The smarthost
     connection is kept from batch to batch, so a backlog goes out over one connection per deliverer."""
     sent = 0
     with SmarthostSession(cfg) as smarthost:
         while not smarthost.down and (batch := claim_due(sessions, lease_for(cfg), limit)):
             sent += _deliver_batch(sessions, cfg, batch, smarthost)
+            if len(batch) < limit:
+                # Caught up. Chasing each new mail in batches of one or two would cost intake a write
+                # transaction per mail; the next run (soon after the next drain) takes what gathered.
+                break
     return sent
 
 

@@ -25,6 +25,8 @@ from core.models import AgentSkill, Contact, Outbox, StaffNotice, Ticket, Ticket
 
 log = logging.getLogger(__name__)
 WINDOW = timedelta(minutes=1)
+IN_FULL = 20  # notices a digest shows whole; later ones get a line each, up to LISTED in all
+LISTED = 100
 
 
 class StaffMember(Protocol):
@@ -35,7 +37,8 @@ class StaffMember(Protocol):
 
 
 _NOTICES_OF = (select(StaffNotice.ticket_id, StaffNotice.kind, StaffNotice.text).where(
-    StaffNotice.outbox_id == bindparam("outbox_id")).order_by(StaffNotice.id))
+    StaffNotice.outbox_id == bindparam("outbox_id")).order_by(StaffNotice.id).limit(LISTED))
+_COUNT_OF = select(func.count(StaffNotice.id)).where(StaffNotice.outbox_id == bindparam("outbox_id"))
 _WAITING = (select(Outbox.id, Outbox.message_id).join(StaffNotice, StaffNotice.outbox_id == Outbox.id)
             .where(StaffNotice.contact_id == bindparam("contact_id"), Outbox.state == "pending",
                    Outbox.attempts == 0).order_by(Outbox.id.desc()).limit(1))
@@ -63,48 +66,56 @@ def queue_staff_notice(session: Session, settings: Settings, staff: StaffMember,
     if waiting is not None:
         conn.execute(_ATTACH, {"notice_id": notice_id, "to": waiting.id})
         notices = conn.execute(_NOTICES_OF, {"outbox_id": waiting.id}).all()
-        purpose, ticket_id, message_id, raw = _compose(session, settings, staff, notices)
+        total = conn.execute(_COUNT_OF, {"outbox_id": waiting.id}).scalar() or len(notices)
+        purpose, ticket_id, message_id, raw = _compose(session, settings, staff, notices, total)
         # Compare-and-set: once a deliverer has claimed the waiting mail, this notice needs its own.
         if conn.execute(_REWRITE, {"outbox_id": waiting.id, "raw": raw, "new_message_id": message_id,
                                    "purpose": purpose, "ticket_id": ticket_id}).rowcount:
             log.info("staff notice for %s on ticket %s joins waiting mail %s (%s notices)", staff.email,
-                     ticket.id, waiting.id, len(notices), extra={"ticket_id": ticket.id})
+                     ticket.id, waiting.id, total, extra={"ticket_id": ticket.id})
             return
     last = conn.execute(_LAST_DUE, {"contact_id": staff.id}).scalar()
     send_at = max(now, aware(last) + WINDOW) if last is not None else now
     notices = [(ticket.id, kind, text)]
-    purpose, ticket_id, message_id, raw = _compose(session, settings, staff, notices)
+    purpose, ticket_id, message_id, raw = _compose(session, settings, staff, notices, 1)
     outbox_id = insert_row(session, Outbox, {"ticket_id": ticket_id, "purpose": purpose, "message_id": message_id,
                                              "mail_from": settings.from_address, "rcpt_to": staff.email, "raw": raw,
                                              "next_attempt_at": send_at, "created_at": now})
     conn.execute(_ATTACH, {"notice_id": notice_id, "to": outbox_id})
 
 
-def _compose(session: Session, settings: Settings, staff: StaffMember,
-             notices: list) -> tuple[str, int | None, str, bytes]:
-    """(purpose, ticket id, Message-ID, bytes) of the mail carrying these notices."""
+def _compose(session: Session, settings: Settings, staff: StaffMember, notices: list,
+             total: int) -> tuple[str, int | None, str, bytes]:
+    """(purpose, ticket id, Message-ID, bytes) of the mail carrying these notices (the first LISTED
+    of `total`). The digest is rewritten for each notice that joins it, so its size is bounded."""
     tickets = list(dict.fromkeys(n[0] for n in notices))
     kinds = {n[1] for n in notices}
     purpose = kinds.pop() if len(kinds) == 1 else "staff-digest"
-    text = notices[0][2] if len(notices) == 1 else notify.render(
-        "staff_digest.txt", notices=[n[2].strip() for n in notices], count=len(notices))
+    text = notices[0][2] if total == 1 else notify.render(
+        "staff_digest.txt", notices=[_cut(n[2]) for n in notices[:IN_FULL]],
+        briefly=[n[2].strip().split("\n", 1)[0] for n in notices[IN_FULL:]], more=total - len(notices),
+        count=total)
     domain = settings.from_address.rpartition("@")[2]
-    if len(tickets) == 1 and tickets[0] is not None:
+    if len(tickets) == 1 and tickets[0] is not None and total <= LISTED:
         ticket = session.get(Ticket, tickets[0])
         message_id = tokens.make_message_id(settings.web.secret_key, ticket.id, domain)
-        subject = notify.tagged_subject(ticket, ticket.subject if len(notices) == 1
-                                        else f"{len(notices)} updates: {ticket.subject}")
+        subject = notify.tagged_subject(ticket, ticket.subject if total == 1 else f"{total} updates: {ticket.subject}")
         raw = notify.compose_ticket_mail(settings, ticket, staff, message_id, subject=subject, text=text,
                                          answering=None, automatic="auto-generated")
         return purpose, ticket.id, message_id, raw
     message_id = tokens.make_message_id(settings.web.secret_key, 0, domain)
-    subject = f"{len(notices)} updates on tickets " + ", ".join(f"#{t}" for t in tickets[:8])
+    subject = f"{total} updates on tickets " + ", ".join(f"#{t}" for t in tickets[:8])
     raw = build_mail(OutgoingMail(
         from_address=settings.from_address, to=staff.email, to_name=staff.name, subject=subject, text=text,
         html=text_to_html(text), message_id=message_id,
         extra_headers=(("X-Postdesk-Loop", tokens.loop_token(settings.web.secret_key, domain)),
                        ("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All"))))
     return purpose, None, message_id, raw
+
+
+def _cut(text: str, limit: int = 2000) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit].rsplit(None, 1)[0] + " […]"
 
 
 _SKILLED = (select(Contact).join(AgentSkill, AgentSkill.contact_id == Contact.id)

@@ -170,3 +170,17 @@ def test_an_agents_address_alone_is_not_trusted(desk, staff):
     tagged = receive(desk, mail(f"[#{ticket_id}] hello", "Plain mail with the tag.", sender=agent.email),
                      envelope_from=agent.email)
     assert tagged.matched_by == "subject-tag"  # stored as before, never sent on
+
+
+def test_a_long_digest_stays_bounded_and_counts_everything(desk, staff):
+    agent, *_ = staff
+    _ticket(desk, assignee=agent)
+    _customer_replies(desk, 120)
+    [digest] = _to(desk, agent.email)
+    import email
+    import email.policy
+
+    text = email.message_from_bytes(digest.raw, policy=email.policy.default).get_body(("plain",)).get_content()
+    assert "120 updates" in text and "and 20 more" in text
+    assert text.count("still stuck") == 20  # the first twenty in full, the next eighty a line each
+    assert text.count("replied on ticket") == 100
