@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.orm import Session
 
 from core import notify
@@ -41,7 +41,8 @@ _NOTICES_OF = (select(StaffNotice.ticket_id, StaffNotice.kind, StaffNotice.text)
 _COUNT_OF = select(func.count(StaffNotice.id)).where(StaffNotice.outbox_id == bindparam("outbox_id"))
 _WAITING = (select(Outbox.id, Outbox.message_id).join(StaffNotice, StaffNotice.outbox_id == Outbox.id)
             .where(StaffNotice.contact_id == bindparam("contact_id"), Outbox.state == "pending",
-                   Outbox.attempts == 0).order_by(Outbox.id.desc()).limit(1))
+                   Outbox.attempts == 0).order_by(Outbox.id.desc()).limit(1)
+            .with_for_update(of=Outbox))  # ours until commit: see _rewrite_at_commit
 _LAST_DUE = (select(func.max(func.coalesce(Outbox.sent_at, Outbox.next_attempt_at)))
              .where(Outbox.id.in_(select(StaffNotice.outbox_id).where(
                  StaffNotice.contact_id == bindparam("contact_id")).scalar_subquery())))
@@ -49,6 +50,11 @@ _REWRITE = (update(Outbox).where(Outbox.id == bindparam("outbox_id"), Outbox.sta
                                  Outbox.attempts == 0)
             .values(raw=bindparam("raw"), message_id=bindparam("new_message_id"), purpose=bindparam("purpose"),
                     ticket_id=bindparam("ticket_id")))
+_DETACH = (update(StaffNotice).where(StaffNotice.id.in_(bindparam("ids", expanding=True)),
+                                     StaffNotice.outbox_id == bindparam("from_id")).values(outbox_id=None))
+_NOTICES_BY_ID = (select(StaffNotice.id, StaffNotice.ticket_id, StaffNotice.kind, StaffNotice.text)
+                  .where(StaffNotice.id.in_(bindparam("ids", expanding=True)), StaffNotice.outbox_id.is_(None))
+                  .order_by(StaffNotice.id))
 _ATTACH = update(StaffNotice).where(StaffNotice.id == bindparam("notice_id")).values(outbox_id=bindparam("to"))
 
 
@@ -65,23 +71,60 @@ def queue_staff_notice(session: Session, settings: Settings, staff: StaffMember,
     waiting = conn.execute(_WAITING, {"contact_id": staff.id}).first()
     if waiting is not None:
         conn.execute(_ATTACH, {"notice_id": notice_id, "to": waiting.id})
-        notices = conn.execute(_NOTICES_OF, {"outbox_id": waiting.id}).all()
-        total = conn.execute(_COUNT_OF, {"outbox_id": waiting.id}).scalar() or len(notices)
-        purpose, ticket_id, message_id, raw = _compose(session, settings, staff, notices, total)
-        # Compare-and-set: once a deliverer has claimed the waiting mail, this notice needs its own.
-        if conn.execute(_REWRITE, {"outbox_id": waiting.id, "raw": raw, "new_message_id": message_id,
-                                   "purpose": purpose, "ticket_id": ticket_id}).rowcount:
-            log.info("staff notice for %s on ticket %s joins waiting mail %s (%s notices)", staff.email,
-                     ticket.id, waiting.id, total, extra={"ticket_id": ticket.id})
-            return
+        _rewrite_at_commit(session, settings, staff, waiting.id, notice_id)
+        log.info("staff notice for %s on ticket %s joins waiting mail %s", staff.email, ticket.id, waiting.id,
+                 extra={"ticket_id": ticket.id})
+        return
+    _new_mail(session, settings, staff, [(ticket.id, kind, text)], [notice_id], now)
+
+
+def _new_mail(session: Session, settings: Settings, staff: StaffMember, notices: list, notice_ids: list[int],
+              now) -> None:
+    """A mail of its own for these notices: at once, or a minute after the person's last one."""
+    conn = session.connection()
     last = conn.execute(_LAST_DUE, {"contact_id": staff.id}).scalar()
     send_at = max(now, aware(last) + WINDOW) if last is not None else now
-    notices = [(ticket.id, kind, text)]
-    purpose, ticket_id, message_id, raw = _compose(session, settings, staff, notices, 1)
+    purpose, ticket_id, message_id, raw = _compose(session, settings, staff, notices, len(notices))
     outbox_id = insert_row(session, Outbox, {"ticket_id": ticket_id, "purpose": purpose, "message_id": message_id,
                                              "mail_from": settings.from_address, "rcpt_to": staff.email, "raw": raw,
                                              "next_attempt_at": send_at, "created_at": now})
-    conn.execute(_ATTACH, {"notice_id": notice_id, "to": outbox_id})
+    for notice_id in notice_ids:
+        conn.execute(_ATTACH, {"notice_id": notice_id, "to": outbox_id})
+
+
+_DIGESTS = "postdesk.staff_digests"  # session.info: waiting mails this transaction added notices to
+
+
+def _rewrite_at_commit(session: Session, settings: Settings, staff: StaffMember, outbox_id: int,
+                       notice_id: int) -> None:
+    """Rewrite the waiting mail once, just before the transaction commits, however many notices
+    of it joined it (intake stores a batch of mails in one transaction). Until then the row is
+    ours: locked on PostgreSQL, and SQLite's write lock keeps every deliverer waiting."""
+    if not session.info.get(_DIGESTS + ".hooked"):
+        event.listen(session, "before_commit", _rewrite_digests)
+        event.listen(session, "after_rollback", lambda s: s.info.pop(_DIGESTS, None))
+        session.info[_DIGESTS + ".hooked"] = True
+    digests = session.info.setdefault(_DIGESTS, {})
+    digests.setdefault(outbox_id, (settings, staff, []))[2].append(notice_id)
+
+
+def _rewrite_digests(session: Session) -> None:
+    for outbox_id, (settings, staff, notice_ids) in session.info.pop(_DIGESTS, {}).items():
+        conn = session.connection()
+        notices = conn.execute(_NOTICES_OF, {"outbox_id": outbox_id}).all()
+        if not notices:
+            continue
+        total = conn.execute(_COUNT_OF, {"outbox_id": outbox_id}).scalar() or len(notices)
+        purpose, ticket_id, message_id, raw = _compose(session, settings, staff, notices, total)
+        if conn.execute(_REWRITE, {"outbox_id": outbox_id, "raw": raw, "new_message_id": message_id,
+                                   "purpose": purpose, "ticket_id": ticket_id}).rowcount:
+            continue
+        # A deliverer claimed the mail (a savepoint rolled back released our lock): this
+        # transaction's notices, which that mail lacks, get a mail of their own.
+        conn.execute(_DETACH, {"ids": notice_ids, "from_id": outbox_id})
+        mine = conn.execute(_NOTICES_BY_ID, {"ids": notice_ids}).all()
+        if mine:
+            _new_mail(session, settings, staff, [tuple(n)[1:] for n in mine], [n.id for n in mine], utcnow())
 
 
 def _compose(session: Session, settings: Settings, staff: StaffMember, notices: list,

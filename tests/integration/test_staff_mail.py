@@ -184,3 +184,21 @@ def test_a_long_digest_stays_bounded_and_counts_everything(desk, staff):
     assert "120 updates" in text and "and 20 more" in text
     assert text.count("still stuck") == 20  # the first twenty in full, the next eighty a line each
     assert text.count("replied on ticket") == 100
+
+
+def test_a_notice_whose_digest_was_claimed_before_commit_gets_a_mail_of_its_own(desk, staff):
+    from core import staff_notify
+
+    agent, *_ = staff
+    ticket_id, _ = _ticket(desk, assignee=agent)
+    _customer_replies(desk, 1)
+    [first] = _to(desk, agent.email)
+    with desk.sessions() as s, s.begin():
+        ticket = s.get(Ticket, ticket_id)
+        staff_notify.queue_staff_notice(s, desk.settings, s.merge(agent), ticket, "customer-reply", "Late news.")
+        # As if a deliverer had claimed the waiting mail after a savepoint released our lock:
+        s.execute(update(Outbox).where(Outbox.id == first.id).values(attempts=1))
+    claimed, own = _to(desk, agent.email)
+    assert b"Late news." not in claimed.raw and b"Late news." in own.raw
+    with desk.sessions() as s:
+        assert s.scalar(select(StaffNotice.outbox_id).where(StaffNotice.text == "Late news.")) == own.id
