@@ -280,6 +280,8 @@ def _validate(settings: Settings) -> None:
     if settings.ai.provider not in {"auto", "mistral", "offline"}:
         raise ConfigError("[ai] provider must be auto, mistral or offline")
     _validate_imap(settings.imap)
+    if settings.outbound.connections < 1 or settings.outbound.lease_seconds < 1:
+        raise ConfigError("[outbound] connections and lease_seconds must be at least 1")
 
 
 def _build_imap(values: Mapping[str, Any]) -> ImapSettings:

@@ -219,7 +219,7 @@ def _record(sessions: sessionmaker[Session], cfg: OutboundSettings, outcomes: li
     now = utcnow()
     with sessions() as session, session.begin():
         conn = session.connection()
-        sent = [{"outbox_id": m.id, "at": now} for m, o in outcomes if o is SENT or o.state == "sent"]
+        sent = [{"outbox_id": m.id, "at": now} for m, o in outcomes if o.state == "sent"]
         if sent:
             # Whoever holds the claim now, the smarthost has the mail: that is the row's truth.
             conn.execute(_SENT, sent)
