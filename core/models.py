@@ -10,7 +10,7 @@ from typing import Optional
 
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary,
-    MetaData, String, Text, true,
+    MetaData, String, Text, false, true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -104,6 +104,19 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
     merged_into_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
+    # Service levels (core/sla): due times in business hours, kept by core.sla.tracking from the
+    # ticket's history; sla_due_at/sla_warn_at are the nearest pending due time and its warning
+    # instant (the queue sorts and highlights by them), sla_next_check_at the scheduler's next look.
+    first_response_due_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    resolution_due_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    first_responded_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    resolved_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    sla_breached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    sla_due_at: Mapped[Optional[datetime]] = mapped_column(Stamp, index=True)
+    sla_warn_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    sla_next_check_at: Mapped[Optional[datetime]] = mapped_column(Stamp, index=True)
+    sla_checked_at: Mapped[Optional[datetime]] = mapped_column(Stamp, index=True)
+    waiting_until: Mapped[Optional[datetime]] = mapped_column(Stamp, index=True)  # a pending reminder
 
     requester: Mapped[Contact] = relationship(foreign_keys=[requester_id], lazy="joined")
     assignee: Mapped[Optional[Contact]] = relationship(foreign_keys=[assignee_id])
@@ -364,3 +377,25 @@ class ImapState(Base):
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     acted_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
+class SlaPolicy(Base):
+    """The service levels an admin set in the browser: [sla] keys as JSON, overriding config.toml."""
+    __tablename__ = "sla_policy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # one row: 1
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    updated_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    updated_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
+
+
+class SlaEscalation(Base):
+    """An escalation mail sent (or decided) for a ticket: one per target, stage and clock cycle, so a
+    restarted scheduler never sends it twice (the row and its mails commit together)."""
+    __tablename__ = "sla_escalation"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True)
+    target: Mapped[str] = mapped_column(String(16), primary_key=True)   # first_response | resolution
+    stage: Mapped[str] = mapped_column(String(8), primary_key=True)     # warning | breach
+    cycle: Mapped[int] = mapped_column(Integer, primary_key=True)       # resolution clock restarts on reopen
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)

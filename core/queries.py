@@ -22,7 +22,7 @@ from core.mail.tokens import hash_link_token
 from core.models import (OPEN_STATUSES, AccessLink, Contact, Follower, Message, Ticket, TicketSkill, utcnow)
 
 SORTS = {"created": Ticket.created_at, "updated": Ticket.updated_at, "id": Ticket.id, "priority": Ticket.priority,
-         "status": Ticket.status, "subject": Ticket.subject}
+         "status": Ticket.status, "subject": Ticket.subject, "due": Ticket.sla_due_at}
 PRIORITY_RANK = case({"low": 0, "medium": 1, "high": 2, "critical": 3}, value=Ticket.priority)
 
 
@@ -223,6 +223,8 @@ def _page(session: Session, f: TicketFilter, walk: bool = False) -> list[Ticket]
     key = f.sort.lstrip("-")
     column = PRIORITY_RANK if key == "priority" else SORTS.get(key, Ticket.updated_at)
     order = column.desc() if f.sort.startswith("-") else column.asc()
+    if key == "due":  # tickets without a pending due time last, whichever way (SQLite puts NULL first)
+        order = order.nulls_last()
     page = max(1, f.page)
     dialect = session.get_bind().dialect.name
     walk = walk and key in ("updated", "created", "id")  # a sort with an index to walk

@@ -24,6 +24,7 @@ from core.mail.tokens import loop_token
 from core.errors import ParentStillSpooled
 from core.models import Attachment, Blob, Contact, Event, Follower, Message, RawMail, Ticket, aware, utcnow
 from core.routing import Route, route_mail, ticket_of_msgid
+from core.sla import tracking as sla_tracking
 
 log = logging.getLogger(__name__)
 UNKNOWN_SENDER = "unknown-sender@invalid"
@@ -179,6 +180,7 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
         _touch(session, ticket)
     if created or not reason:
         jobs.enqueue(session, "triage", ticket.id)  # a thread summary follows every human reply
+    sla_tracking.refresh_by_id(session, settings, ticket.id)  # a new ticket's due times, a reopen's new clock
     acknowledged = False
     if created and not reason and sender.email != UNKNOWN_SENDER:
         acknowledged = notify.queue_acknowledgement(session, settings, ticket, message, sender)

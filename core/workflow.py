@@ -16,6 +16,7 @@ from core.errors import SenderError
 from core.markdown import markdown_to_html
 from core.models import (CATEGORIES, PRIORITIES, STATUSES, AccessLink, Attachment, Contact, Event, Follower,
                          Message, Ticket, utcnow)
+from core.sla import tracking as sla
 from core.tickets import _store_blob, contact_for, new_reference
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ def open_from_web(session: Session, settings: Settings, *, email: str, name: str
     jobs.enqueue(session, "triage", ticket.id)
     if not requester.undeliverable:
         notify.queue_acknowledgement(session, settings, ticket, message, requester)
+    sla.refresh(session, settings, ticket)
     return ticket
 
 
@@ -127,6 +129,7 @@ def reply_as_agent(session: Session, settings: Settings, ticket: Ticket, agent: 
                                 text=body, html=html, answering=answering)
         if row is not None:
             message.message_id = message.message_id or row.message_id
+    sla.refresh(session, settings, ticket)
     return message
 
 
@@ -180,6 +183,8 @@ def change_fields(session: Session, settings: Settings, ticket: Ticket, actor: C
         ticket.updated_at = utcnow()
     if {"status", "resolution"} & set(changed):
         _mail_status(session, settings, ticket)
+    if {"status", "priority"} & set(changed):
+        sla.refresh(session, settings, ticket)
     return changed
 
 
@@ -216,6 +221,7 @@ def reply_as_customer(session: Session, settings: Settings, ticket: Ticket, cust
                           text=notify.render("customer_reply.txt", ticket=ticket, text=text, customer=customer,
                                              link=f"{settings.base_url}/agent/tickets/{ticket.id}"),
                           answering=None, automatic="auto-generated")
+    sla.refresh(session, settings, ticket)
     return message
 
 

@@ -17,6 +17,7 @@ from core import queries, staff as people, views, workflow
 from core.config import Settings
 from core.errors import SenderError
 from core.models import CATEGORIES, PRIORITIES, STATUSES, Contact, Message, Ticket, utcnow
+from core.sla.tracking import sla_view
 from core.svg_chart import bar_chart
 from portal.deps import csrf_protect, db, require_role, settings
 from portal.render import page
@@ -24,7 +25,7 @@ from portal.render import page
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/agent", include_in_schema=False)
 staff_only = require_role("agent", "admin")
-SORTABLE = ("id", "subject", "status", "priority", "created", "updated")
+SORTABLE = ("id", "subject", "status", "priority", "created", "updated", "due")
 # Types a browser may show inline (images referenced by cid: in mail); everything else is octet-stream.
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 
@@ -66,7 +67,7 @@ def queue(request: Request, user: Contact = Depends(staff_only), session: Sessio
     return page(request, "agent/queue.html", tickets=found.tickets, total=found.total, f=f,
                 params=request.query_params, per_status=found.per_status, pages=pages, statuses=STATUSES,
                 priorities=PRIORITIES, categories=CATEGORIES, staff=people.staff(session),
-                url_with=lambda **c: _url_with(request.query_params, **c))
+                url_with=lambda **c: _url_with(request.query_params, **c), sla=sla_view(utcnow()))
 
 
 # ---- one ticket ----------------------------------------------------------------------------------

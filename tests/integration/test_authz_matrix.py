@@ -57,6 +57,10 @@ def case(method: str, path: str, anonymous: int, customer_a: int, customer_b: in
 A_TICKET, B_TICKET = {"ticket_id": "ticket_a"}, {"ticket_id": "ticket_b"}
 B_ATTACHMENT = {"ticket_id": "ticket_b", "attachment_id": "attachment_a"}   # A's attachment asked via B's ticket
 UNKNOWN_TICKET = {"ticket_id": "unknown_ticket"}
+SLA_FORM = {"enabled": "yes", "timezone": "Europe/Berlin", "business_hours": "08:00-18:00",
+            "business_days": ["mon", "tue", "wed", "thu", "fri"], "warn_percent": "75",
+            **{f"{p}_{t}_hours": "10" for p in ("low", "medium", "high", "critical")
+               for t in ("first_response", "resolution")}}
 NEW = {"name": "Nia", "email": "nia{n}@example.org", "subject": "Hello", "description": "A question."}
 
 # fmt: off
@@ -164,6 +168,9 @@ TABLE: list[Case] = [
     case("GET", "/api/auth/me",                      401, 200, 200, 200, 200),
     case("GET", "/api/users",                        401, 403, 403, 403, 200),
     case("PATCH", "/api/users/{user_id}",            401, 403, 403, 403, 200, json={"name": "Tara"}),
+    # ---- service levels, reports, satisfaction, administration (issue 14)
+    case("GET", "/admin/sla",                        401, 403, 403, 403, 200),
+    case("POST", "/admin/sla",                       401, 403, 403, 403, 303, form=SLA_FORM),
 ]
 # fmt: on
 

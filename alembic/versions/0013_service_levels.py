@@ -1,0 +1,63 @@
+"""service levels, reminders
+
+ticket gains its service-level columns (due times in business hours, the nearest due time the
+queue sorts by, the scheduler's next check) and waiting_until (a pending reminder);
+sla_policy keeps the service levels an admin set in the browser; sla_escalation records each
+escalation mail once.
+
+Revision ID: 0013
+Revises: 0008
+Create Date: 2026-12-02 07:30:00
+"""
+import sqlalchemy as sa
+from alembic import op
+
+
+revision = '0013'
+down_revision = '0008'
+branch_labels = None
+depends_on = None
+
+STAMPS = ("first_response_due_at", "resolution_due_at", "first_responded_at", "resolved_at", "sla_due_at",
+          "sla_warn_at", "sla_next_check_at", "sla_checked_at", "waiting_until")
+INDEXED = ("sla_due_at", "sla_next_check_at", "sla_checked_at", "waiting_until")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("ticket") as batch:
+        for column in STAMPS:
+            batch.add_column(sa.Column(column, sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("sla_breached", sa.Boolean(), nullable=False, server_default=sa.false()))
+    for column in INDEXED:
+        op.create_index(f"ix_ticket_{column}", "ticket", [column])
+    op.create_table(
+        "sla_policy",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("data", sa.Text(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_by_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["updated_by_id"], ["contact.id"], ondelete="SET NULL",
+                                name="fk_sla_policy_updated_by_id_contact"),
+        sa.PrimaryKeyConstraint("id", name="pk_sla_policy"),
+    )
+    op.create_table(
+        "sla_escalation",
+        sa.Column("ticket_id", sa.Integer(), nullable=False),
+        sa.Column("target", sa.String(16), nullable=False),
+        sa.Column("stage", sa.String(8), nullable=False),
+        sa.Column("cycle", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["ticket_id"], ["ticket.id"], ondelete="CASCADE",
+                                name="fk_sla_escalation_ticket_id_ticket"),
+        sa.PrimaryKeyConstraint("ticket_id", "target", "stage", "cycle", name="pk_sla_escalation"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("sla_escalation")
+    op.drop_table("sla_policy")
+    for column in INDEXED:
+        op.drop_index(f"ix_ticket_{column}", table_name="ticket")
+    with op.batch_alter_table("ticket") as batch:
+        for column in (*STAMPS, "sla_breached"):
+            batch.drop_column(column)
