@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import notify
 from core.config import Settings, SlaSettings
 from core.models import Contact, Event, Ticket, aware, utcnow
+from core.sla.policy import current_policy
 from core.sla.tracking import refresh
 from core.workflow import InvalidChange
 
@@ -78,3 +79,16 @@ def _wake(session: Session, settings: Settings, ticket: Ticket, now: datetime) -
                                          link=f"{settings.base_url}/agent/tickets/{ticket.id}"),
                       answering=None, automatic="auto-generated")
     log.info("ticket %s: reminder woke it, %s told", ticket.id, assignee.id, extra={"ticket_id": ticket.id})
+
+
+def form_reminder(session: Session, settings: Settings, ticket: Ticket, actor: Contact, text: str) -> bool:
+    """The ticket page's date field: a date sets the reminder of a waiting ticket, empty clears it."""
+    if not text.strip():
+        return set_reminder(session, ticket, actor, None) if ticket.waiting_until else False
+    if ticket.waiting_until and aware(ticket.waiting_until).strftime("%Y-%m-%d") == text.strip():
+        return False  # the date the page showed (in UTC), sent back unchanged
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidReminder(f"{text.strip()!r} is not a date (YYYY-MM-DD)") from None
+    return set_reminder(session, ticket, actor, reminder_instant(current_policy(session, settings), day))

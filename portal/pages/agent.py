@@ -17,6 +17,7 @@ from core import queries, staff as people, views, workflow
 from core.config import Settings
 from core.errors import SenderError
 from core.models import CATEGORIES, PRIORITIES, STATUSES, Contact, Message, Ticket, utcnow
+from core.sla.reminders import form_reminder
 from core.sla.tracking import sla_view
 from core.svg_chart import bar_chart
 from portal.deps import csrf_protect, db, require_role, settings
@@ -108,7 +109,7 @@ def _ticket_page(request: Request, session: Session, ticket: Ticket, status_code
                 summary=views.latest_summary(session, ticket.id), skills=views.ticket_skills(session, ticket.id),
                 history=views.history_with_actors(session, ticket.id), staff=people.staff(session),
                 statuses=STATUSES, priorities=PRIORITIES, categories=CATEGORIES,
-                notice=request.query_params.get("done", ""), **extra)
+                notice=request.query_params.get("done", ""), now_naive=utcnow().replace(tzinfo=None), **extra)
 
 
 @router.get("/tickets/{ticket_id}")
@@ -177,6 +178,7 @@ def revoke_links(ticket_id: int, user: Contact = Depends(staff_only), _csrf: Non
 @router.post("/tickets/{ticket_id}/update")
 def update(ticket_id: int, request: Request, status: str = Form(...), priority: str = Form(...),
            category: str = Form(...), assignee: str = Form(""), resolution: str = Form(""),
+           waiting_until: str = Form(""),
            user: Contact = Depends(staff_only), _csrf: None = Depends(csrf_protect),
            session: Session = Depends(db), cfg: Settings = Depends(settings)):
     ticket = _ticket_or_404(session, user, ticket_id)
@@ -188,6 +190,7 @@ def update(ticket_id: int, request: Request, status: str = Form(...), priority: 
     try:
         changed = workflow.change_fields(session, cfg, ticket, user, status=status, priority=priority,
                                          category=category, assignee=new_assignee, resolution=_lf(resolution))
+        changed += ["reminder"] if form_reminder(session, cfg, ticket, user, waiting_until) else []
     except SenderError as exc:
         session.rollback()
         return _ticket_page(request, session, _ticket_or_404(session, user, ticket_id), 400,

@@ -220,3 +220,20 @@ def test_the_queue_sorts_by_due_time_and_marks_near_and_past_due_tickets(world):
     api = world.call("agent", "GET", "/api/tickets?sort=due").json()
     assert [t["id"] for t in api["items"]][:3] == [world.ticket_b, world.ticket_a, fresh]
     assert [t["sla_breached"] for t in api["items"]][:3] == [True, False, False]
+
+
+def test_an_agent_sets_waiting_with_a_date_on_the_ticket_page(world):
+    from datetime import date
+    day = (date.today() + timedelta(days=7)).isoformat()
+    form = {"status": "waiting", "priority": "high", "category": "account", "assignee": "", "resolution": "",
+            "waiting_until": day}
+    answer = world.call("agent", "POST", f"/agent/tickets/{world.ticket_b}/update", data=form, follow_redirects=False)
+    assert answer.status_code == 303
+    ticket = _ticket(world, world.ticket_b)
+    assert ticket.status == "waiting" and aware(ticket.waiting_until).isoformat() == f"{day}T00:00:00+00:00"   # opening time (round the clock here)
+    page = world.call("agent", "GET", f"/agent/tickets/{world.ticket_b}", headers=HTML).text
+    assert f'value="{day}"' in page and "clock paused while waiting" in page
+    bad = world.call("agent", "POST", f"/agent/tickets/{world.ticket_b}/update",
+                     data={**form, "waiting_until": "2001-01-01"}, headers=HTML)
+    assert bad.status_code == 400 and "in the future" in bad.text
+    assert aware(_ticket(world, world.ticket_b).waiting_until).date().isoformat() == day
