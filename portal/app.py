@@ -22,7 +22,8 @@ from core.metrics import HTTP_SECONDS
 from portal.api import auth as auth_api, tickets as tickets_api, users as users_api
 from portal.deps import ANON_COOKIE, new_anon_id
 from portal.pages import account, admin, agent, customer, ops, public
-from portal.pages import service_levels
+from portal.api import export as export_api
+from portal.pages import reports, service_levels
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -82,9 +83,10 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
     app.state.triage_provider = make_provider(settings.ai)
+    app.include_router(export_api.router)  # before tickets_api, whose /{ticket_id} would take export.csv
     for module in (public, ops, account, customer, agent, admin, tickets_api, auth_api, users_api):
         app.include_router(module.router)
-    for module in (service_levels,):
+    for module in (service_levels, reports):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     https = settings.base_url.startswith("https://")

@@ -171,6 +171,8 @@ TABLE: list[Case] = [
     # ---- service levels, reports, satisfaction, administration (issue 14)
     case("GET", "/admin/sla",                        401, 403, 403, 403, 200),
     case("POST", "/admin/sla",                       401, 403, 403, 403, 303, form=SLA_FORM),
+    case("GET", "/agent/reports",                    401, 403, 403, 200, 200),
+    case("GET", "/api/tickets/export.csv",           401, 200, 200, 200, 200),
 ]
 # fmt: on
 
