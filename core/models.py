@@ -399,3 +399,19 @@ class SlaEscalation(Base):
     stage: Mapped[str] = mapped_column(String(8), primary_key=True)     # warning | breach
     cycle: Mapped[int] = mapped_column(Integer, primary_key=True)       # resolution clock restarts on reopen
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
+class Satisfaction(Base):
+    """A requester's answer to "how did we do?": one per ticket and person, changed by a later click."""
+    __tablename__ = "satisfaction"
+    __table_args__ = (_one_of("score", ("good", "bad"), "score"),
+                      Index("ix_satisfaction_ticket_id_contact_id", "ticket_id", "contact_id", unique=True),
+                      Index("ix_satisfaction_updated_at", "updated_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"))
+    score: Mapped[str] = mapped_column(String(8))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import jobs, notify
+from core import jobs, notify, satisfaction
 from core.config import Settings
 from core.errors import SenderError
 from core.markdown import markdown_to_html
@@ -195,8 +195,9 @@ def _mail_status(session: Session, settings: Settings, ticket: Ticket) -> None:
                             + (f"Resolution:\n\n{ticket.resolution}" if ticket.resolution else ""))
     answering = _last_inbound(session, ticket)
     for person in _recipients(session, ticket, status_mail=True):
+        body, body_html = satisfaction.resolution_mail(settings, ticket, person, text, html)  # rating links
         notify.queue_mail(session, settings, ticket, person, purpose="status",
-                          subject=notify.tagged_subject(ticket, ticket.subject), text=text, html=html,
+                          subject=notify.tagged_subject(ticket, ticket.subject), text=body, html=body_html,
                           answering=answering, automatic="auto-generated")
 
 

@@ -3,7 +3,8 @@
 ticket gains its service-level columns (due times in business hours, the nearest due time the
 queue sorts by, the scheduler's next check) and waiting_until (a pending reminder);
 sla_policy keeps the service levels an admin set in the browser; sla_escalation records each
-escalation mail once.
+escalation mail once; satisfaction keeps each requester's answer to the resolution mail's
+rating links.
 
 Revision ID: 0013
 Revises: 0008
@@ -51,9 +52,28 @@ def upgrade() -> None:
                                 name="fk_sla_escalation_ticket_id_ticket"),
         sa.PrimaryKeyConstraint("ticket_id", "target", "stage", "cycle", name="pk_sla_escalation"),
     )
+    op.create_table(
+        "satisfaction",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("ticket_id", sa.Integer(), nullable=False),
+        sa.Column("contact_id", sa.Integer(), nullable=False),
+        sa.Column("score", sa.String(8), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("score IN ('good', 'bad')", name="ck_satisfaction_score"),
+        sa.ForeignKeyConstraint(["ticket_id"], ["ticket.id"], ondelete="CASCADE",
+                                name="fk_satisfaction_ticket_id_ticket"),
+        sa.ForeignKeyConstraint(["contact_id"], ["contact.id"], ondelete="CASCADE",
+                                name="fk_satisfaction_contact_id_contact"),
+        sa.PrimaryKeyConstraint("id", name="pk_satisfaction"),
+    )
+    op.create_index("ix_satisfaction_ticket_id_contact_id", "satisfaction", ["ticket_id", "contact_id"], unique=True)
+    op.create_index("ix_satisfaction_updated_at", "satisfaction", ["updated_at"])
 
 
 def downgrade() -> None:
+    op.drop_table("satisfaction")
     op.drop_table("sla_escalation")
     op.drop_table("sla_policy")
     for column in INDEXED:

@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from core import satisfaction
 from core.models import OPEN_STATUSES, Contact, Ticket, utcnow
 
 BACKLOG_AGES = ((timedelta(days=1), "under 1 day"), (timedelta(days=3), "1–3 days"), (timedelta(days=7), "3–7 days"),
@@ -147,7 +148,7 @@ def _backlog(session: Session, now: datetime) -> list[tuple[str, int]]:
 
 
 def _satisfaction(session: Session, p: Period) -> dict[str, int]:
-    return {}  # filled in by core.satisfaction once ratings exist
+    return satisfaction.counts(session, p.since, p.until)
 
 
 MAX_CHART_DAYS = 92

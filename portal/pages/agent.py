@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
-from core import queries, staff as people, views, workflow
+from core import queries, satisfaction, staff as people, views, workflow
 from core.config import Settings
 from core.errors import SenderError
 from core.models import CATEGORIES, PRIORITIES, STATUSES, Contact, Message, Ticket, utcnow
@@ -109,7 +109,8 @@ def _ticket_page(request: Request, session: Session, ticket: Ticket, status_code
                 summary=views.latest_summary(session, ticket.id), skills=views.ticket_skills(session, ticket.id),
                 history=views.history_with_actors(session, ticket.id), staff=people.staff(session),
                 statuses=STATUSES, priorities=PRIORITIES, categories=CATEGORIES,
-                notice=request.query_params.get("done", ""), now_naive=utcnow().replace(tzinfo=None), **extra)
+                notice=request.query_params.get("done", ""), now_naive=utcnow().replace(tzinfo=None),
+                ratings=satisfaction.of_ticket(session, ticket.id), **extra)
 
 
 @router.get("/tickets/{ticket_id}")

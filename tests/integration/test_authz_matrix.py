@@ -22,6 +22,7 @@ from fastapi.routing import iter_route_contexts
 from core import notify
 from core.accounts import add_user, hash_password
 from core.models import Contact, Job, RawMail, Ticket, utcnow
+from core.satisfaction import rating_token
 from core.sessions import csrf_token, start_session
 from portal.deps import ANON_COOKIE
 from tests.integration.test_api_tickets import ROLES, World, make_world
@@ -173,6 +174,12 @@ TABLE: list[Case] = [
     case("POST", "/admin/sla",                       401, 403, 403, 403, 303, form=SLA_FORM),
     case("GET", "/agent/reports",                    401, 403, 403, 200, 200),
     case("GET", "/api/tickets/export.csv",           401, 200, 200, 200, 200),
+    case("GET", "/rate/{token}/{score}",             200, 200, 200, 200, 200, at={"token": "rating_a", "score": "good"}),
+    case("GET", "/rate/{token}/{score}",             404, 404, 404, 404, 404, at={"token": "bad_token", "score": "good"}),
+    case("POST", "/admin/users/invite",              401, 403, 403, 403, 303,
+         form={"email": "invitee{n}@example.test", "role": "agent"}),
+    case("POST", "/rate/{token}/comment",            200, 200, 200, 200, 200, at={"token": "rating_a"},
+         form={"text": "Quick and kind."}),
 ]
 # fmt: on
 
@@ -207,7 +214,9 @@ def world(desk) -> World:
         w.extra = {"link_a": link.rsplit("/", 1)[1], "bad_token": "no-such-token", "target_user": target.id,
                    "raw_mail": raw.id, "dead_job": s.query(Job.id).filter_by(state="dead").scalar(),
                    "unknown_ticket": 999_999, "ticket_a": w.ticket_a, "ticket_b": w.ticket_b,
-                   "attachment_a": w.attachment_a, "static_file": "portal.css"}
+                   "attachment_a": w.attachment_a, "static_file": "portal.css",
+                   "rating_a": rating_token(desk.settings.web.secret_key, w.ticket_a, w.user_ids["customer_a"]),
+                   "good": "good"}
     with w.client:
         yield w
 
