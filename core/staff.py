@@ -74,7 +74,8 @@ def find_people(session: Session, role: str = "", search: str = "", page: int = 
         stmt = stmt.where(or_(Contact.email.contains(text, autoescape=True),
                               func.lower(Contact.name).contains(text, autoescape=True)))
     total = session.scalar(stmt.with_only_columns(func.count(), maintain_column_froms=True)) or 0
-    staff_first = case((Contact.role == "admin", 0), (Contact.role == "agent", 1), else_=2)
-    found = session.scalars(stmt.order_by(staff_first, Contact.email).offset((max(1, page) - 1) * per_page)
+    # admin < agent < customer: by role, then address, staff come first and ix_contact_role_email
+    # hands the page over in order (a CASE ranking sorted all 25,000 contacts on every page).
+    found = session.scalars(stmt.order_by(Contact.role, Contact.email).offset((max(1, page) - 1) * per_page)
                             .limit(per_page))
     return list(found), total
