@@ -72,6 +72,7 @@ class Contact(Base):
     oidc_subject: Mapped[Optional[str]] = mapped_column(String(255), unique=True)
     notify_replies: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     notify_status: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    away: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # staff: no new assignments
 
 
 class Ticket(Base):
@@ -415,3 +416,24 @@ class Satisfaction(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
+class Skill(Base):
+    """The managed list of skills admins pick for agents (and triage suggests for tickets)."""
+    __tablename__ = "skill"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
+class MailboxHealth(Base):
+    """How the last polls of one IMAP mailbox went, written by whichever process polls it, read by
+    the admin's page (the poller's memory is in another process)."""
+    __tablename__ = "mailbox_health"
+
+    mailbox: Mapped[str] = mapped_column(String(1000), primary_key=True)   # ImapMailbox.key
+    last_poll_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    last_ok_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    last_error_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    failures: Mapped[int] = mapped_column(Integer, default=0)               # in a row

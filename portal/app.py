@@ -23,7 +23,7 @@ from portal.api import auth as auth_api, tickets as tickets_api, users as users_
 from portal.deps import ANON_COOKIE, new_anon_id
 from portal.pages import account, admin, agent, customer, ops, public
 from portal.api import export as export_api
-from portal.pages import reports, satisfaction, service_levels
+from portal.pages import mailboxes, reports, satisfaction, service_levels, skills
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -86,7 +86,7 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app.include_router(export_api.router)  # before tickets_api, whose /{ticket_id} would take export.csv
     for module in (public, ops, account, customer, agent, admin, tickets_api, auth_api, users_api):
         app.include_router(module.router)
-    for module in (service_levels, reports, satisfaction):
+    for module in (service_levels, reports, satisfaction, skills, mailboxes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     https = settings.base_url.startswith("https://")

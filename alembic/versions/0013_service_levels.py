@@ -4,7 +4,8 @@ ticket gains its service-level columns (due times in business hours, the nearest
 queue sorts by, the scheduler's next check) and waiting_until (a pending reminder);
 sla_policy keeps the service levels an admin set in the browser; sla_escalation records each
 escalation mail once; satisfaction keeps each requester's answer to the resolution mail's
-rating links.
+rating links; skill is the admins' managed list of skills; contact.away keeps an agent out of
+automatic assignment; mailbox_health keeps each IMAP mailbox's last poll and error.
 
 Revision ID: 0013
 Revises: 0008
@@ -70,9 +71,34 @@ def upgrade() -> None:
     )
     op.create_index("ix_satisfaction_ticket_id_contact_id", "satisfaction", ["ticket_id", "contact_id"], unique=True)
     op.create_index("ix_satisfaction_updated_at", "satisfaction", ["updated_at"])
+    with op.batch_alter_table("contact") as batch:
+        batch.add_column(sa.Column("away", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.create_table(
+        "skill",
+        sa.Column("name", sa.String(32), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name="pk_skill"),
+    )
+    # The skills in use become the managed list.
+    op.execute("INSERT INTO skill (name, created_at) SELECT skill, CURRENT_TIMESTAMP FROM "
+               "(SELECT skill FROM agent_skill UNION SELECT skill FROM ticket_skill) AS used")
+    op.create_table(
+        "mailbox_health",
+        sa.Column("mailbox", sa.String(1000), nullable=False),
+        sa.Column("last_poll_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_ok_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("mailbox", name="pk_mailbox_health"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("mailbox_health")
+    op.drop_table("skill")
+    with op.batch_alter_table("contact") as batch:
+        batch.drop_column("away")
     op.drop_table("satisfaction")
     op.drop_table("sla_escalation")
     op.drop_table("sla_policy")

@@ -52,11 +52,13 @@ def choose_assignee(session: Session, skills: list[str]) -> tuple[Contact | None
         best = session.execute(
             select(Contact, coverage.label("coverage"), load.label("load"))
             .join(AgentSkill, AgentSkill.contact_id == Contact.id)
-            .where(Contact.role == "agent", Contact.active.is_(True), AgentSkill.skill.in_(skills))
+            .where(Contact.role == "agent", Contact.active.is_(True), Contact.away.is_(False),
+                   AgentSkill.skill.in_(skills))
             .group_by(Contact.id).order_by(coverage.desc(), load, Contact.id).limit(1)).first()
         if best is not None:
             return best[0], f"skills {best[1]}/{len(skills)}"
-    admin = session.scalar(select(Contact).where(Contact.role == "admin", Contact.active.is_(True))
+    admin = session.scalar(select(Contact).where(Contact.role == "admin", Contact.active.is_(True),
+                                                 Contact.away.is_(False))
                            .order_by(load, Contact.id).limit(1))
     return admin, "no agent with the skills: an admin"
 

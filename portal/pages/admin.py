@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from core import invites, jobs, quarantine, staff as people
+from core import invites, jobs, quarantine, skills as skill_list, staff as people
 from core.config import ImapMailbox, Settings
 from core.errors import SenderError
 from core.models import ROLES, Contact
@@ -44,7 +44,7 @@ def _users_page(request: Request, session: Session, role: str, status_code: int 
     pages = max(1, -(-total // PEOPLE_PER_PAGE))
     return page(request, "admin/users.html", status_code=status_code, people=found, role=role, roles=ROLES,
                 skills=people.skills_of(session, [p.id for p in found]), notice=_notice(request), q=q,
-                page_no=page_no, pages=pages, total=total, **extra)
+                page_no=page_no, pages=pages, total=total, managed=skill_list.skill_names(session), **extra)
 
 
 @router.get("/users")
@@ -69,14 +69,18 @@ def invite_user(request: Request, email: str = Form(""), role: str = Form("agent
 
 @router.post("/users/{contact_id}")
 def update_user(contact_id: int, request: Request, role: str = Form(...), active: str = Form(""),
-                skills: str = Form(""), back_role: str = Form(""), user: Contact = Depends(admin_only),
+                skills: str = Form(""), back_role: str = Form(""), skill: list[str] = Form([]),
+                away: str = Form(""), user: Contact = Depends(admin_only),
                 _csrf: None = Depends(csrf_protect), session: Session = Depends(db)):
     person = session.get(Contact, contact_id)
     if person is None:
         raise HTTPException(404, "No such person.")
     try:
+        typed = people.parse_skills(skills)       # new ones join the managed list
+        skill_list.add_skills(session, typed)
         people.update_person(session, user, person, role=role, active=active == "yes",
-                             skills=people.parse_skills(skills))
+                             skills=list(dict.fromkeys([*people.parse_skills(",".join(skill)), *typed])))
+        person.away = away == "yes" and role in ("agent", "admin")
     except SenderError as exc:
         session.rollback()
         return _users_page(request, session, back_role, 400, error=str(exc), error_for=contact_id)

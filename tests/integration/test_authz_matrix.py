@@ -178,6 +178,11 @@ TABLE: list[Case] = [
     case("GET", "/rate/{token}/{score}",             404, 404, 404, 404, 404, at={"token": "bad_token", "score": "good"}),
     case("POST", "/admin/users/invite",              401, 403, 403, 403, 303,
          form={"email": "invitee{n}@example.test", "role": "agent"}),
+    case("GET", "/admin/skills",                     401, 403, 403, 403, 200),
+    case("POST", "/admin/skills",                    401, 403, 403, 403, 303, form={"name": "skill{n}"}),
+    case("POST", "/admin/skills/rename",             401, 403, 403, 403, 400, form={"old": "nosuch", "new": "x"}),
+    case("POST", "/admin/skills/merge",              401, 403, 403, 403, 400, form={"source": "a", "target": "a"}),
+    case("GET", "/admin/mailboxes",                  401, 403, 403, 403, 200),
     case("POST", "/rate/{token}/comment",            200, 200, 200, 200, 200, at={"token": "rating_a"},
          form={"text": "Quick and kind."}),
 ]
