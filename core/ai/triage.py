@@ -20,6 +20,7 @@ from core.jobs import ClaimedJob, RetryLater
 from core.metrics import AI_CALLS
 from core.models import (OPEN_STATUSES, AgentSkill, Contact, Event, Message, Ticket, TicketSkill,
                          TicketSummary)
+from core.sla import tracking as sla_tracking
 
 log = logging.getLogger(__name__)
 THREAD_CHARS = 12_000
@@ -86,6 +87,7 @@ def apply_triage(session: Session, settings: Settings, ticket_id: int, outcome: 
     session.add_all(TicketSkill(ticket_id=ticket.id, skill=s) for s in dict.fromkeys(t.skills))
     if ticket.assignee_id is None and ticket.status in OPEN_STATUSES:
         _assign(session, settings, ticket, list(t.skills), outcome)
+    sla_tracking.refresh(session, settings, ticket)  # a priority triage chose has targets of its own
 
 
 def _assign(session: Session, settings: Settings, ticket: Ticket, skills: list[str], outcome: TriageOutcome) -> None:

@@ -237,3 +237,15 @@ def test_an_agent_sets_waiting_with_a_date_on_the_ticket_page(world):
                      data={**form, "waiting_until": "2001-01-01"}, headers=HTML)
     assert bad.status_code == 400 and "in the future" in bad.text
     assert aware(_ticket(world, world.ticket_b).waiting_until).date().isoformat() == day
+
+
+def test_a_priority_set_by_triage_brings_its_own_targets(world):
+    from core.ai.provider import Triage, TriageOutcome
+    from core.ai.triage import apply_triage
+    with world.desk.sessions() as s, s.begin():
+        apply_triage(s, world.desk.settings, world.ticket_a, TriageOutcome(
+            Triage(summary="Charged twice.", category="billing", priority="critical", skills=[], notes=[]), "offline"))
+    t = world.call("agent", "GET", f"/api/tickets/{world.ticket_a}").json()
+    assert t["priority"] == "critical"
+    assert aware_iso(t["resolution_due_at"]) - aware_iso(t["created_at"]) == pytest.approx(
+        timedelta(hours=8), abs=timedelta(seconds=2))
