@@ -10,7 +10,6 @@ once (`.all()`, what a non-streaming export would hold). The schema is dropped a
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import random
 import sys

@@ -8,14 +8,12 @@ import re
 from datetime import datetime, time, timedelta, timezone
 
 import pytest
-from fastapi.testclient import TestClient
 
 from core.accounts import add_user
 from core.models import Ticket, utcnow
 from core.reports import export
 from core.reports.figures import period, report
 from core.tickets import contact_for
-from portal.app import create_app
 from tests.integration.test_api_tickets import World, make_world
 
 HTML = {"accept": "text/html"}
