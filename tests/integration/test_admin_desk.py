@@ -100,3 +100,18 @@ def test_mailbox_health_shows_the_last_poll_and_the_last_error(world):
     assert "<strong class=\"\">ok</strong>" in rows["imap"]
     assert "⚠ failing" in rows["imap.mailboxes.sales"] and "(1 in a row)" in rows["imap.mailboxes.sales"]
     assert "support@example.test" in page
+
+
+def test_an_agent_marks_themselves_away_on_their_account_page(world):
+    assert "I am away" in world.call("agent", "GET", "/account", headers=HTML).text
+    assert "I am away" not in world.call("customer_a", "GET", "/account", headers=HTML).text
+    done = world.call("agent", "POST", "/account", data={"action": "away", "away": "yes"}, follow_redirects=False)
+    assert done.status_code == 303
+    with world.desk.sessions() as s:
+        assert s.get(Contact, world.user_ids["agent"]).away
+    world.call("customer_a", "POST", "/account", data={"action": "away", "away": "yes"})
+    with world.desk.sessions() as s:
+        assert not s.get(Contact, world.user_ids["customer_a"]).away
+    world.call("agent", "POST", "/account", data={"action": "away"})
+    with world.desk.sessions() as s:
+        assert not s.get(Contact, world.user_ids["agent"]).away
