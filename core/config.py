@@ -168,6 +168,26 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class SlaSettings:
+    """Service levels: targets in business hours per priority, and the calendar they are counted on."""
+    enabled: bool = True
+    timezone: str = "UTC"
+    business_days: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
+    business_hours: str = "09:00-17:00"
+    holidays_country: str = ""
+    holidays_subdivision: str = ""
+    warn_percent: int = 80
+    critical_first_response_hours: float = 1.0
+    critical_resolution_hours: float = 8.0
+    high_first_response_hours: float = 4.0
+    high_resolution_hours: float = 24.0
+    medium_first_response_hours: float = 8.0
+    medium_resolution_hours: float = 40.0
+    low_first_response_hours: float = 24.0
+    low_resolution_hours: float = 80.0
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -180,6 +200,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     paths: PathSettings = field(default_factory=PathSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    sla: SlaSettings = field(default_factory=SlaSettings)
 
     @property
     def from_address(self) -> str:
@@ -308,6 +329,7 @@ def _validate(settings: Settings) -> None:
     if settings.outbound.connections < 1 or settings.outbound.lease_seconds < 1:
         raise ConfigError("[outbound] connections and lease_seconds must be at least 1")
     _validate_hardening(settings)
+    validate_sla(settings.sla)
 
 
 def _validate_hardening(settings: Settings) -> None:
@@ -386,3 +408,35 @@ def with_secret_key(settings: Settings) -> Settings:
     return dataclasses.replace(settings, web=dataclasses.replace(settings.web, secret_key=key))
 
 
+
+
+SLA_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SLA_HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)")
+
+
+def validate_sla(sla: SlaSettings) -> None:
+    """Refuse a service-level calendar that could never be counted on (also used for the admin's edits)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415 - only when validating
+
+    try:
+        ZoneInfo(sla.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"[sla] timezone: unknown time zone {sla.timezone!r} (e.g. Europe/Berlin)") from None
+    bad = [d for d in sla.business_days if d not in SLA_DAYS]
+    if bad or not sla.business_days:
+        raise ConfigError(f"[sla] business_days: at least one of {', '.join(SLA_DAYS)}")
+    hours = SLA_HOURS.fullmatch(sla.business_hours.strip())
+    if not hours or (hours[3] == "24" and hours[4] != "00") or hours.groups()[:2] >= hours.groups()[2:]:
+        raise ConfigError("[sla] business_hours: HH:MM-HH:MM, opening before closing (e.g. 09:00-17:00)")
+    if not 1 <= sla.warn_percent <= 99:
+        raise ConfigError("[sla] warn_percent: between 1 and 99")
+    for name in (f.name for f in fields(SlaSettings) if f.name.endswith("_hours") and f.name != "business_hours"):
+        if not 0 < getattr(sla, name) <= 10_000:
+            raise ConfigError(f"[sla] {name}: a number of business hours above 0")
+    if sla.holidays_country:
+        import holidays  # noqa: PLC0415 - a large package, needed only when holidays are configured
+
+        try:
+            holidays.country_holidays(sla.holidays_country, subdiv=sla.holidays_subdivision or None)
+        except NotImplementedError as exc:
+            raise ConfigError(f"[sla] holidays_country/holidays_subdivision: {exc}") from None

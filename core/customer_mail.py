@@ -13,7 +13,7 @@ from typing import Sequence
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from core import notify
+from core import notify, satisfaction
 from core.config import Settings
 from core.mail.compose import MailAttachment, mailable
 from core.models import Attachment, Blob, Contact, Message, Outbox, Ticket, utcnow
@@ -87,6 +87,7 @@ def mail_status_change(session: Session, settings: Settings, ticket: Ticket, rec
             continue
         link = notify.create_access_link(session, settings, ticket, person)
         text, html = notify.render_parts("status_changed.txt", ticket=ticket, link=link)
+        text, html = satisfaction.resolution_mail(settings, ticket, person, text, html)  # rating links
         subject = notify.tagged_subject(ticket, ticket.subject)
         waiting = conn.execute(_PENDING_STATUS, {"ticket_id": ticket.id, "rcpt": person.email}).first()
         if waiting is not None:

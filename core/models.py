@@ -10,7 +10,7 @@ from typing import Optional
 
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary,
-    MetaData, String, Text, true,
+    MetaData, String, Text, false, true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -72,6 +72,7 @@ class Contact(Base):
     oidc_subject: Mapped[Optional[str]] = mapped_column(String(255), unique=True)
     notify_replies: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     notify_status: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    away: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # staff: no new assignments
 
 
 class Ticket(Base):
@@ -104,6 +105,19 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
     merged_into_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
+    # Service levels (core/sla): due times in business hours, kept by core.sla.tracking from the
+    # ticket's history; sla_due_at/sla_warn_at are the nearest pending due time and its warning
+    # instant (the queue sorts and highlights by them), sla_next_check_at the scheduler's next look.
+    first_response_due_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    resolution_due_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    first_responded_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    resolved_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    sla_breached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    sla_due_at: Mapped[Optional[datetime]] = mapped_column(Stamp, index=True)
+    sla_warn_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    sla_next_check_at: Mapped[Optional[datetime]] = mapped_column(Stamp, index=True)
+    sla_checked_at: Mapped[Optional[datetime]] = mapped_column(Stamp, index=True)
+    waiting_until: Mapped[Optional[datetime]] = mapped_column(Stamp, index=True)  # a pending reminder
 
     requester: Mapped[Contact] = relationship(foreign_keys=[requester_id], lazy="joined")
     assignee: Mapped[Optional[Contact]] = relationship(foreign_keys=[assignee_id])
@@ -385,3 +399,61 @@ class StaffNotice(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     outbox_id: Mapped[Optional[int]] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+class SlaPolicy(Base):
+    """The service levels an admin set in the browser: [sla] keys as JSON, overriding config.toml."""
+    __tablename__ = "sla_policy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # one row: 1
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    updated_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    updated_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
+
+
+class SlaEscalation(Base):
+    """An escalation mail sent (or decided) for a ticket: one per target, stage and clock cycle, so a
+    restarted scheduler never sends it twice (the row and its mails commit together)."""
+    __tablename__ = "sla_escalation"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True)
+    target: Mapped[str] = mapped_column(String(16), primary_key=True)   # first_response | resolution
+    stage: Mapped[str] = mapped_column(String(8), primary_key=True)     # warning | breach
+    cycle: Mapped[int] = mapped_column(Integer, primary_key=True)       # resolution clock restarts on reopen
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
+class Satisfaction(Base):
+    """A requester's answer to "how did we do?": one per ticket and person, changed by a later click."""
+    __tablename__ = "satisfaction"
+    __table_args__ = (_one_of("score", ("good", "bad"), "score"),
+                      Index("ix_satisfaction_ticket_id_contact_id", "ticket_id", "contact_id", unique=True),
+                      Index("ix_satisfaction_updated_at", "updated_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"))
+    score: Mapped[str] = mapped_column(String(8))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
+class Skill(Base):
+    """The managed list of skills admins pick for agents (and triage suggests for tickets)."""
+    __tablename__ = "skill"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
+class MailboxHealth(Base):
+    """How the last polls of one IMAP mailbox went, written by whichever process polls it, read by
+    the admin's page (the poller's memory is in another process)."""
+    __tablename__ = "mailbox_health"
+
+    mailbox: Mapped[str] = mapped_column(String(1000), primary_key=True)   # ImapMailbox.key
+    last_poll_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    last_ok_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    last_error_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    failures: Mapped[int] = mapped_column(Integer, default=0)               # in a row

@@ -28,6 +28,7 @@ from core.reference_graph import index_references, parent_in_spool, release_repl
 from core.routing import Route, is_member, load_ticket, route_mail, ticket_of_msgid
 from core.sender_auth import NO_VERDICT, AuthVerdict
 from core.trust import Trust, sender_trust
+from core.sla import tracking as sla_tracking
 
 log = logging.getLogger(__name__)
 UNKNOWN_SENDER = "unknown-sender@invalid"
@@ -207,6 +208,7 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
         agent_mail.notify_watchers(session, settings, ticket, sender, mail, automatic=bool(reason))
     if created or not reason:
         jobs.enqueue(session, "triage", ticket.id)  # a thread summary follows every human reply
+    sla_tracking.refresh_by_id(session, settings, ticket.id)  # a new ticket's due times, a reopen's new clock
     acknowledged = False
     if created and not reason and sender.email != UNKNOWN_SENDER and not auth.failed:
         acknowledged = notify.queue_acknowledgement(session, settings, ticket, message, sender)

@@ -16,6 +16,7 @@ from core.errors import SenderError
 from core.markdown import markdown_to_html
 from core.models import (CATEGORIES, PRIORITIES, STATUSES, AccessLink, Attachment, Contact, Event, Follower,
                          Message, Ticket, utcnow)
+from core.sla import tracking as sla
 from core.tickets import _store_blob, contact_for, new_reference
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ def open_from_web(session: Session, settings: Settings, *, email: str, name: str
     jobs.enqueue(session, "triage", ticket.id)
     if not requester.undeliverable:
         notify.queue_acknowledgement(session, settings, ticket, message, requester)
+    sla.refresh(session, settings, ticket)
     return ticket
 
 
@@ -122,6 +124,7 @@ def reply_as_agent(session: Session, settings: Settings, ticket: Ticket, agent: 
     ticket.updated_at = utcnow()
     session.flush()
     customer_mail.mail_agent_reply(session, settings, ticket, message, agent, _recipients(session, ticket), answering)
+    sla.refresh(session, settings, ticket)
     return message
 
 
@@ -175,6 +178,8 @@ def change_fields(session: Session, settings: Settings, ticket: Ticket, actor: C
         ticket.updated_at = utcnow()
     if {"status", "resolution"} & set(changed):
         _mail_status(session, settings, ticket)
+    if {"status", "priority"} & set(changed):
+        sla.refresh(session, settings, ticket)
     return changed
 
 
@@ -200,6 +205,7 @@ def reply_as_customer(session: Session, settings: Settings, ticket: Ticket, cust
     session.flush()
     jobs.enqueue(session, "triage", ticket.id)
     staff_notify.customer_replied(session, settings, ticket, customer, text)
+    sla.refresh(session, settings, ticket)
     return message
 
 

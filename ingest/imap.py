@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.config import ImapMailbox, Settings, validate_imap_mailbox
 from core.errors import ConfigError, TransientError
 from core.metrics import MAILS
+from core.mailbox_health import record_poll
 from core.models import ImapState, utcnow
 from ingest import spool
 from ingest.imap_lock import polling_alone
@@ -339,13 +340,16 @@ class ImapPoller:
         except ImapUnavailable as exc:  # the server's or the network's fault: say so, retry later
             self._failed(exc)
             log.warning("%s; retrying in %ss", exc, self.interval)
+            record_poll(self.sessions, self.mailbox.key, self.last_error)
             return None
         except Exception as exc:  # ours (database down…): the traceback matters; nothing was acted on
             self._failed(exc)
             log.exception("IMAP poll of %s failed; retrying in %ss", self.mailbox.key, self.interval)
+            record_poll(self.sessions, self.mailbox.key, self.last_error)
             return None
         self.skips += result.skipped
         self.last_error = ""
+        record_poll(self.sessions, self.mailbox.key, None)  # the admin's mailbox page reads it
         return result
 
     def run_forever(self, stop: threading.Event) -> None:

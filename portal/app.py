@@ -26,6 +26,8 @@ from portal.deps import ANON_COOKIE, new_anon_id
 from portal.docs import add_docs
 from portal.error_pages import error_page, invalid_input_page, wants_page
 from portal.pages import account, admin, agent, customer, ops, public, trust
+from portal.api import export as export_api
+from portal.pages import mailboxes, reports, satisfaction, service_levels, skills
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -99,7 +101,10 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
     app.state.triage_provider = guarded(make_provider(settings.ai), settings.ai)
     app.state.offline_provider = make_offline(settings.ai)
+    app.include_router(export_api.router)  # before tickets_api, whose /{ticket_id} would take export.csv
     for module in (public, ops, account, customer, agent, trust, admin, tickets_api, auth_api, users_api):
+        app.include_router(module.router)
+    for module in (service_levels, reports, satisfaction, skills, mailboxes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     https = settings.base_url.startswith("https://")

@@ -18,6 +18,7 @@ from core.ai.triage import make_triage_handler
 from core.log_limits import OncePer
 from core.outbound import deliver_due
 from core.queries import fold_status_tally
+from core.sla.scheduler import run_service_levels
 from ingest import worker
 from ingest.imap import mailbox_pollers
 from ingest.smtp import SupportInbox, start_smtp_server
@@ -141,11 +142,24 @@ def start_scheduler(desk: Postdesk, intake_busy: Callable[[], bool] = lambda: Fa
                       max_instances=1, coalesce=True)
     scheduler.add_job(fold_status_tally, "interval", seconds=60, id="fold-status-tally",
                       args=[desk.engine], max_instances=1, coalesce=True)
+    scheduler.add_job(ServiceLevels(desk, scheduler), "interval", seconds=30, id="service-levels",
+                      max_instances=1, coalesce=True)
     handlers = {"triage": make_triage_handler(desk.sessions, desk.settings)}
     scheduler.add_job(run_jobs, "interval", seconds=2, id="run-jobs",
                       args=[desk, handlers, scheduler, intake_busy], max_instances=1, coalesce=True)
     scheduler.start()
     return scheduler
+
+
+class ServiceLevels:
+    """Reminders, due times and escalations (core.sla) every 30 s; their mails are delivered right after."""
+
+    def __init__(self, desk: Postdesk, scheduler: BackgroundScheduler) -> None:
+        self.desk, self.scheduler = desk, scheduler
+
+    def __call__(self) -> None:
+        if run_service_levels(self.desk.sessions, self.desk.settings):
+            run_soon(self.scheduler, "deliver-outbox")
 
 
 def run_jobs(desk: Postdesk, handlers: dict, scheduler: BackgroundScheduler,

@@ -24,6 +24,7 @@ from core.jobs import ClaimedJob, RetryLater
 from core.metrics import AI_CALLS
 from core.models import (OPEN_STATUSES, AgentSkill, Contact, Event, Message, Ticket, TicketSkill,
                          TicketSummary)
+from core.sla import tracking as sla_tracking
 
 log = logging.getLogger(__name__)
 THREAD_CHARS = 12_000
@@ -72,11 +73,13 @@ def choose_assignee(session: Session, skills: list[str]) -> tuple[Contact | None
         best = session.execute(
             select(Contact, coverage.label("coverage"), load.label("load"))
             .join(AgentSkill, AgentSkill.contact_id == Contact.id)
-            .where(Contact.role == "agent", Contact.active.is_(True), AgentSkill.skill.in_(skills))
+            .where(Contact.role == "agent", Contact.active.is_(True), Contact.away.is_(False),
+                   AgentSkill.skill.in_(skills))
             .group_by(Contact.id).order_by(coverage.desc(), load, Contact.id).limit(1)).first()
         if best is not None:
             return best[0], f"skills {best[1]}/{len(skills)}"
-    admin = session.scalar(select(Contact).where(Contact.role == "admin", Contact.active.is_(True))
+    admin = session.scalar(select(Contact).where(Contact.role == "admin", Contact.active.is_(True),
+                                                 Contact.away.is_(False))
                            .order_by(load, Contact.id).limit(1))
     return admin, "no agent with the skills: an admin"
 
@@ -105,6 +108,7 @@ def apply_triage(session: Session, settings: Settings, ticket_id: int, outcome: 
     session.add_all(TicketSkill(ticket_id=ticket.id, skill=s) for s in dict.fromkeys(t.skills))
     if ticket.assignee_id is None and ticket.status in OPEN_STATUSES:
         _assign(session, settings, ticket, list(t.skills), outcome)
+    sla_tracking.refresh(session, settings, ticket)  # a priority triage chose has targets of its own
 
 
 def _assign(session: Session, settings: Settings, ticket: Ticket, skills: list[str], outcome: TriageOutcome) -> None:

@@ -5,7 +5,7 @@ are ISO 8601 with a timezone (UTC).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -14,6 +14,7 @@ from core.ai.provider import SKILL_MAX_CHARS
 from core.models import Contact, Ticket, aware
 from core.staff import SKILL_RE
 from core.queries import Stats
+from core.sla.tracking import live_breach
 
 Status = Literal["new", "in_progress", "waiting", "resolved", "closed"]
 Priority = Literal["low", "medium", "high", "critical"]
@@ -21,7 +22,7 @@ Category = Literal["billing", "technical", "account", "general"]
 Role = Literal["customer", "agent", "admin"]
 Direction = Literal["in", "out", "note"]
 Sort = Literal["updated", "-updated", "created", "-created", "id", "-id", "priority", "-priority",
-               "status", "-status", "subject", "-subject"]
+               "status", "-status", "subject", "-subject", "due", "-due"]
 
 
 def _storable(value: str) -> str:
@@ -82,6 +83,9 @@ class TicketPatch(BaseModel):
         None, description="staff: an internal note; customers: a reply on the thread")
     reply: Annotated[Text, Field(max_length=100_000)] | None = Field(
         None, description="staff only: an answer mailed to the requester and followers")
+    waiting_until: date | datetime | None = Field(
+        None, description="staff, with status waiting: the date (start of that business day) or instant the "
+                          "ticket returns to in_progress and its assignee is reminded; null clears it")
 
 
 class Person(BaseModel):
@@ -150,6 +154,11 @@ class TicketOut(BaseModel):
     messages: list[MessageOut] = Field(description="oldest first; internal notes only for staff")
     followers: list[Person] = Field(default_factory=list, description="who else receives this ticket's mail")
     merged_into: int | None = Field(None, description="the ticket this one continues on, once merged")
+    first_response_due_at: datetime | None = Field(
+        None, description="when support's first answer is due (business hours of the SLA policy); null: no SLA")
+    resolution_due_at: datetime | None = Field(
+        None, description="when the resolution is due; null while the clock is paused (waiting) or no SLA")
+    sla_breached: bool = Field(False, description="a service-level target of this ticket was missed")
 
     @classmethod
     def of(cls, ticket: Ticket, messages: list[MessageOut], skills: list[str],
@@ -160,7 +169,9 @@ class TicketOut(BaseModel):
                    assignee=Person.of(ticket.assignee), created_at=aware(ticket.created_at),
                    updated_at=aware(ticket.updated_at), summary=ticket.summary or "",
                    resolution=ticket.resolution or "", skills=skills, messages=messages,
-                   followers=followers or [], merged_into=ticket.merged_into_id)
+                   followers=followers or [], merged_into=ticket.merged_into_id,
+                   first_response_due_at=_utc(ticket.first_response_due_at),
+                   resolution_due_at=_utc(ticket.resolution_due_at), sla_breached=live_breach(ticket))
 
 
 class TicketPage(BaseModel):
@@ -247,3 +258,7 @@ class SuggestedReplyOut(BaseModel):
     flagged_links: list[str] = Field(
         default_factory=list, description="links in the draft that support wrote neither on the ticket nor in the resolutions "
                                             "(a link only the customer's mail names is flagged too)")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return aware(moment) if moment is not None else None

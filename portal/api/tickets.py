@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Callable, Coroutine, Iterator, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
@@ -19,6 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from core import followers, throttle, workflow
+from core.sla import reminders
+from core.sla.policy import current_policy
 from core.accounts import InvalidInput, normalise_email
 from core.ai.provider import ProviderError
 from core.assist.similar import similar_resolved
@@ -316,7 +318,14 @@ def _staff_change(session: Session, cfg: Settings, ticket: Ticket, user: Contact
     changed = workflow.change_fields(session, cfg, ticket, user, status=body.status, priority=body.priority,
                                      category=body.category, assignee=assignee, resolution=body.resolution,
                                      comment=body.comment)
+    if "waiting_until" in body.model_fields_set:
+        _remind(session, cfg, ticket, user, body.waiting_until)
     log.info("ticket %s changed by %s: %s", ticket.id, user.email, ", ".join(changed) or "nothing")
+
+
+def _remind(session: Session, cfg: Settings, ticket: Ticket, user: Contact, when: date | datetime | None) -> None:
+    until = reminders.reminder_instant(current_policy(session, cfg), when) if when is not None else None
+    reminders.set_reminder(session, ticket, user, until)
 
 
 def _assignee(session: Session, email: str | None) -> Contact | None:

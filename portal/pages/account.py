@@ -282,10 +282,15 @@ def account(request: Request, user: Contact = Depends(require_user), session: Se
 def update_account(request: Request, action: str = Form(""), notify_replies: str | None = Form(None),
                    notify_status: str | None = Form(None), current_password: str = Form(""),
                    new_password: str = Form(""), confirm_password: str = Form(""),
+                   away: str = Form(""),
                    user: Contact = Depends(require_user), session: Session = Depends(db),
                    cfg: Settings = Depends(settings)):
     if action == "preferences":
         accounts.set_preferences(user, notify_replies is not None, notify_status is not None)
+        session.commit()
+        return RedirectResponse("/account?notice=preferences", status_code=303)
+    if action == "away" and user.role in ("agent", "admin"):
+        user.away = away == "yes"  # no new tickets by automatic assignment while away
         session.commit()
         return RedirectResponse("/account?notice=preferences", status_code=303)
     if action == "verify":

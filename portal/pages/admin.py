@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from core import jobs, quarantine, staff as people
+from core import invites, jobs, quarantine, skills as skill_list, staff as people
 from core.config import ImapMailbox, Settings
 from core.errors import SenderError
 from core.models import ROLES, Contact
@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
 admin_only = require_role("admin")
 NOTICES = {"saved": "Saved.", "replayed": "Mail put back in line.", "none": "Nothing to replay.",
-           "retried": "Job will run again shortly.", "not-dead": "That job is not dead (any more)."}
+           "retried": "Job will run again shortly.", "not-dead": "That job is not dead (any more).",
+           "invited": "Invitation sent: the link in it lets them choose a password."}
 
 
 def _back(path: str, notice: str) -> RedirectResponse:
@@ -33,28 +34,53 @@ def _notice(request: Request) -> str:
 
 # ---- people --------------------------------------------------------------------------------------
 
-def _users_page(request: Request, session: Session, role: str, status_code: int = 200, **extra):
+PEOPLE_PER_PAGE = 50
+
+
+def _users_page(request: Request, session: Session, role: str, status_code: int = 200, q: str = "", page_no: int = 1,
+                **extra):
     role = role if role in ROLES else ""
-    found = people.people(session, role)
+    found, total = people.find_people(session, role, q, page_no, PEOPLE_PER_PAGE)
+    pages = max(1, -(-total // PEOPLE_PER_PAGE))
     return page(request, "admin/users.html", status_code=status_code, people=found, role=role, roles=ROLES,
-                skills=people.skills_of(session, [p.id for p in found]), notice=_notice(request), **extra)
+                skills=people.skills_of(session, [p.id for p in found]), notice=_notice(request), q=q,
+                page_no=page_no, pages=pages, total=total, managed=skill_list.skill_names(session), **extra)
 
 
 @router.get("/users")
-def users(request: Request, role: str = "", user: Contact = Depends(admin_only), session: Session = Depends(db)):
-    return _users_page(request, session, role)
+def users(request: Request, role: str = "", q: str = "", page: int = Query(1, ge=1, le=1_000_000),
+          user: Contact = Depends(admin_only), session: Session = Depends(db)):
+    return _users_page(request, session, role, q=q[:200], page_no=page)
+
+
+@router.post("/users/invite")
+def invite_user(request: Request, email: str = Form(""), role: str = Form("agent"), name: str = Form(""),
+                user: Contact = Depends(admin_only), _csrf: None = Depends(csrf_protect),
+                session: Session = Depends(db), cfg: Settings = Depends(settings)):
+    try:
+        invites.invite(session, cfg, user, email, role, name)
+    except SenderError as exc:
+        session.rollback()
+        return _users_page(request, session, "", 400, invite_error=str(exc), invite_draft={"email": email,
+                                                                                           "name": name, "role": role})
+    session.commit()
+    return RedirectResponse("/admin/users?done=invited", status_code=303)
 
 
 @router.post("/users/{contact_id}")
 def update_user(contact_id: int, request: Request, role: str = Form(...), active: str = Form(""),
-                skills: str = Form(""), back_role: str = Form(""), user: Contact = Depends(admin_only),
+                skills: str = Form(""), back_role: str = Form(""), skill: list[str] = Form([]),
+                away: str = Form(""), user: Contact = Depends(admin_only),
                 _csrf: None = Depends(csrf_protect), session: Session = Depends(db)):
     person = session.get(Contact, contact_id)
     if person is None:
         raise HTTPException(404, "No such person.")
     try:
+        typed = people.parse_skills(skills)       # new ones join the managed list
+        skill_list.add_skills(session, typed)
         people.update_person(session, user, person, role=role, active=active == "yes",
-                             skills=people.parse_skills(skills))
+                             skills=list(dict.fromkeys([*people.parse_skills(",".join(skill)), *typed])))
+        person.away = away == "yes" and role in ("agent", "admin")
     except SenderError as exc:
         session.rollback()
         return _users_page(request, session, back_role, 400, error=str(exc), error_for=contact_id)

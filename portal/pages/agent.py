@@ -13,12 +13,14 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
-from core import customer_mail, queries, staff as people, views, workflow
+from core import customer_mail, queries, satisfaction, staff as people, views, workflow
 from core.assist.similar import similar_resolved
 from core.assist.suggest import record_drafted
 from core.config import Settings
 from core.errors import SenderError
 from core.models import CATEGORIES, PRIORITIES, STATUSES, Contact, Message, Ticket, utcnow
+from core.sla.reminders import form_reminder
+from core.sla.tracking import sla_view
 from core.svg_chart import bar_chart
 from portal.deps import csrf_protect, db, require_role, settings
 from portal.render import page
@@ -26,7 +28,7 @@ from portal.render import page
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/agent", include_in_schema=False)
 staff_only = require_role("agent", "admin")
-SORTABLE = ("id", "subject", "status", "priority", "created", "updated")
+SORTABLE = ("id", "subject", "status", "priority", "created", "updated", "due")
 # Types a browser may show inline (images referenced by cid: in mail); everything else is octet-stream.
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 
@@ -68,7 +70,7 @@ def queue(request: Request, user: Contact = Depends(staff_only), session: Sessio
     return page(request, "agent/queue.html", tickets=found.tickets, total=found.total, f=f,
                 params=request.query_params, per_status=found.per_status, pages=pages, statuses=STATUSES,
                 priorities=PRIORITIES, categories=CATEGORIES, staff=people.staff(session),
-                url_with=lambda **c: _url_with(request.query_params, **c))
+                url_with=lambda **c: _url_with(request.query_params, **c), sla=sla_view(utcnow()))
 
 
 # ---- one ticket ----------------------------------------------------------------------------------
@@ -110,7 +112,8 @@ def _ticket_page(request: Request, session: Session, ticket: Ticket, status_code
                 summary=views.latest_summary(session, ticket.id), skills=views.ticket_skills(session, ticket.id),
                 history=views.history_with_actors(session, ticket.id), staff=people.staff(session),
                 statuses=STATUSES, priorities=PRIORITIES, categories=CATEGORIES,
-                notice=request.query_params.get("done", ""),
+                notice=request.query_params.get("done", ""), now_naive=utcnow().replace(tzinfo=None),
+                ratings=satisfaction.of_ticket(session, ticket.id),
                 reply_plan=customer_mail.mail_plan(ticket, [f.contact for f in ticket.followers]),
                 status_plan=customer_mail.mail_plan(ticket, [f.contact for f in ticket.followers], status_mail=True),
                 **extra)
@@ -184,6 +187,7 @@ def revoke_links(ticket_id: int, user: Contact = Depends(staff_only), _csrf: Non
 @router.post("/tickets/{ticket_id}/update")
 def update(ticket_id: int, request: Request, status: str = Form(...), priority: str = Form(...),
            category: str = Form(...), assignee: str = Form(""), resolution: str = Form(""),
+           waiting_until: str = Form(""),
            user: Contact = Depends(staff_only), _csrf: None = Depends(csrf_protect),
            session: Session = Depends(db), cfg: Settings = Depends(settings)):
     ticket = _ticket_or_404(session, user, ticket_id)
@@ -195,6 +199,7 @@ def update(ticket_id: int, request: Request, status: str = Form(...), priority: 
     try:
         changed = workflow.change_fields(session, cfg, ticket, user, status=status, priority=priority,
                                          category=category, assignee=new_assignee, resolution=_lf(resolution))
+        changed += ["reminder"] if form_reminder(session, cfg, ticket, user, waiting_until) else []
     except SenderError as exc:
         session.rollback()
         return _ticket_page(request, session, _ticket_or_404(session, user, ticket_id), 400,

@@ -22,6 +22,7 @@ from fastapi.routing import iter_route_contexts
 from core import notify
 from core.accounts import add_user, hash_password
 from core.models import Contact, Follower, Job, RawMail, Ticket, utcnow
+from core.satisfaction import rating_token
 from core.sessions import csrf_token, start_session
 from portal.deps import ANON_COOKIE
 from tests.integration.test_api_tickets import ROLES, World, make_world
@@ -57,6 +58,10 @@ def case(method: str, path: str, anonymous: int, customer_a: int, customer_b: in
 A_TICKET, B_TICKET = {"ticket_id": "ticket_a"}, {"ticket_id": "ticket_b"}
 B_ATTACHMENT = {"ticket_id": "ticket_b", "attachment_id": "attachment_a"}   # A's attachment asked via B's ticket
 UNKNOWN_TICKET = {"ticket_id": "unknown_ticket"}
+SLA_FORM = {"enabled": "yes", "timezone": "Europe/Berlin", "business_hours": "08:00-18:00",
+            "business_days": ["mon", "tue", "wed", "thu", "fri"], "warn_percent": "75",
+            **{f"{p}_{t}_hours": "10" for p in ("low", "medium", "high", "critical")
+               for t in ("first_response", "resolution")}}
 NEW = {"name": "Nia", "email": "nia{n}@example.org", "subject": "Hello", "description": "A question."}
 
 # fmt: off
@@ -178,6 +183,22 @@ TABLE: list[Case] = [
     case("GET", "/api/auth/me",                      401, 200, 200, 200, 200),
     case("GET", "/api/users",                        401, 403, 403, 403, 200),
     case("PATCH", "/api/users/{user_id}",            401, 403, 403, 403, 200, json={"name": "Tara"}),
+    # ---- service levels, reports, satisfaction, administration (issue 14)
+    case("GET", "/admin/sla",                        401, 403, 403, 403, 200),
+    case("POST", "/admin/sla",                       401, 403, 403, 403, 303, form=SLA_FORM),
+    case("GET", "/agent/reports",                    401, 403, 403, 200, 200),
+    case("GET", "/api/tickets/export.csv",           401, 200, 200, 200, 200),
+    case("GET", "/rate/{token}/{score}",             200, 200, 200, 200, 200, at={"token": "rating_a", "score": "good"}),
+    case("GET", "/rate/{token}/{score}",             404, 404, 404, 404, 404, at={"token": "bad_token", "score": "good"}),
+    case("POST", "/admin/users/invite",              401, 403, 403, 403, 303,
+         form={"email": "invitee{n}@example.test", "role": "agent"}),
+    case("GET", "/admin/skills",                     401, 403, 403, 403, 200),
+    case("POST", "/admin/skills",                    401, 403, 403, 403, 303, form={"name": "skill{n}"}),
+    case("POST", "/admin/skills/rename",             401, 403, 403, 403, 400, form={"old": "nosuch", "new": "x"}),
+    case("POST", "/admin/skills/merge",              401, 403, 403, 403, 400, form={"source": "a", "target": "a"}),
+    case("GET", "/admin/mailboxes",                  401, 403, 403, 403, 200),
+    case("POST", "/rate/{token}/comment",            200, 200, 200, 200, 200, at={"token": "rating_a"},
+         form={"text": "Quick and kind."}),
 ]
 # fmt: on
 
@@ -213,7 +234,9 @@ def world(desk) -> World:
                    "raw_mail": raw.id, "dead_job": s.query(Job.id).filter_by(state="dead").scalar(),
                    "unknown_ticket": 999_999, "ticket_a": w.ticket_a, "ticket_b": w.ticket_b,
                    "attachment_a": w.attachment_a, "static_file": "portal.css",
-                   "follower_email": "fol@example.org", "docs_asset": "swagger-ui.css"}
+                   "follower_email": "fol@example.org", "docs_asset": "swagger-ui.css",
+                   "rating_a": rating_token(desk.settings.web.secret_key, w.ticket_a, w.user_ids["customer_a"]),
+                   "good": "good"}
         s.add(Follower(ticket_id=w.ticket_a, contact_id=add_user(s, "fol@example.org", "customer").id))
     with w.client:
         yield w
