@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, lazyload
 
 from core.mail import tokens
+from core.merge import final_ticket_id
 from core.mail.parse import ParsedMail
 from core.models import Follower, Message, Ticket
 
@@ -58,8 +59,9 @@ def route_mail(session: Session, secret: str, mail: ParsedMail, sender: Person,
 
 
 def load_ticket(session: Session, ticket_id: int) -> Ticket | None:
-    """The ticket (from the session when it is there already), its requester loaded only if used."""
-    return session.execute(_TICKET, {"ticket_id": ticket_id}).scalar()
+    """The ticket (from the session when it is there already), its requester loaded only if used;
+    a merged ticket's mail lands on the ticket it was merged into."""
+    return session.execute(_TICKET, {"ticket_id": final_ticket_id(session, ticket_id)}).scalar()
 
 
 def ticket_of_msgid(session: Session, secret: str, msgid: str) -> Ticket | None:

@@ -24,6 +24,7 @@ from core.mail.tokens import loop_token
 from core.errors import ParentStillSpooled
 from core.models import Attachment, Blob, Contact, Event, Follower, Message, RawMail, Ticket, aware, utcnow
 from core.routing import Route, route_mail, ticket_of_msgid
+from core.workspace.spam import refuse_blocked_sender
 
 log = logging.getLogger(__name__)
 UNKNOWN_SENDER = "unknown-sender@invalid"
@@ -159,6 +160,7 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
     domain = settings.from_address.rpartition("@")[2]
     reason = automatic_reason(mail, raw.envelope_from if raw.door == "smtp" else None,
                               loop_token(settings.web.secret_key, domain), own)
+    refuse_blocked_sender(session, sender_address(raw, mail))  # spam: held in quarantine, never answered
     sender = sender_for(session, sender_address(raw, mail), mail.from_name)
     bounce = bounce_report(mail, raw.raw)
     if bounce is not None:

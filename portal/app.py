@@ -22,6 +22,8 @@ from core.metrics import HTTP_SECONDS
 from portal.api import auth as auth_api, tickets as tickets_api, users as users_api
 from portal.deps import ANON_COOKIE, new_anon_id
 from portal.pages import account, admin, agent, customer, ops, public
+from portal.api import workspace as workspace_api
+from portal.pages import workspace as workspace_pages
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -82,6 +84,8 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
     app.state.triage_provider = make_provider(settings.ai)
     for module in (public, ops, account, customer, agent, admin, tickets_api, auth_api, users_api):
+        app.include_router(module.router)
+    for module in (workspace_api, workspace_pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     https = settings.base_url.startswith("https://")

@@ -21,7 +21,7 @@ from fastapi.routing import iter_route_contexts
 
 from core import notify
 from core.accounts import add_user, hash_password
-from core.models import Contact, Job, RawMail, Ticket, utcnow
+from core.models import CannedReply, Contact, Job, RawMail, Ticket, utcnow
 from core.sessions import csrf_token, start_session
 from portal.deps import ANON_COOKIE
 from tests.integration.test_api_tickets import ROLES, World, make_world
@@ -30,7 +30,7 @@ ANON_ID = "matrix-anonymous-visitor"
 PASSWORD = "matrix password 1"
 DEFAULT_AT = {"ticket_id": "ticket_a", "attachment_id": "attachment_a", "token": "link_a",
               "user_id": "target_user", "contact_id": "target_user", "raw_id": "raw_mail", "job_id": "dead_job",
-              "path": "static_file"}
+              "path": "static_file", "reply_id": "canned_reply", "email": "unblocked_email"}
 
 
 @dataclass(frozen=True)
@@ -164,6 +164,20 @@ TABLE: list[Case] = [
     case("GET", "/api/auth/me",                      401, 200, 200, 200, 200),
     case("GET", "/api/users",                        401, 403, 403, 403, 200),
     case("PATCH", "/api/users/{user_id}",            401, 403, 403, 403, 200, json={"name": "Tara"}),
+    # ---- JSON API: the agent's workspace (staff only; customers never see tags or canned replies)
+    case("GET", "/api/canned-replies",               401, 403, 403, 200, 200),
+    case("POST", "/api/canned-replies",              401, 403, 403, 201, 201, json={"title": "T{n}", "body": "B"}),
+    case("PATCH", "/api/canned-replies/{reply_id}",  401, 403, 403, 200, 200, json={"title": "Hello"}),
+    case("POST", "/api/canned-replies/{reply_id}/render", 401, 403, 403, 200, 200, json={"ticket_id": 1}),
+    case("DELETE", "/api/canned-replies/{reply_id}", 401, 403, 403, 404, 404, at={"reply_id": "unknown_ticket"}),
+    case("DELETE", "/api/canned-replies/{reply_id}", 401, 403, 403, 204, 404),
+    case("POST", "/api/tickets/bulk",                401, 403, 403, 200, 200,
+         json={"ids": [1, 2], "changes": {"priority": "high"}}),
+    case("POST", "/api/tickets/{ticket_id}/merge",   401, 403, 403, 200, 200, json={"into": 2}, fresh_ticket=True),
+    case("POST", "/api/tickets/{ticket_id}/merge",   401, 403, 403, 404, 404, at=UNKNOWN_TICKET, json={"into": 2}),
+    case("POST", "/api/tickets/{ticket_id}/split",   401, 403, 403, 422, 422, json={"message_ids": [999999]}),
+    case("GET", "/api/blocked-senders",              401, 403, 403, 403, 200),
+    case("DELETE", "/api/blocked-senders/{email}",   401, 403, 403, 403, 404),
 ]
 # fmt: on
 
@@ -199,8 +213,17 @@ def world(desk) -> World:
                    "raw_mail": raw.id, "dead_job": s.query(Job.id).filter_by(state="dead").scalar(),
                    "unknown_ticket": 999_999, "ticket_a": w.ticket_a, "ticket_b": w.ticket_b,
                    "attachment_a": w.attachment_a, "static_file": "portal.css"}
+        w.extra["canned_reply"] = _canned_reply(s, w.user_ids["agent"])
+        w.extra["unblocked_email"] = "nobody@example.org"
     with w.client:
         yield w
+
+
+def _canned_reply(s, owner_id: int) -> int:
+    reply = CannedReply(owner_id=owner_id, title="Matrix", body="Hello {{ customer.name }}", shared=True)
+    s.add(reply)
+    s.flush()
+    return reply.id
 
 
 def _fill(value: Any, n: int) -> Any:
