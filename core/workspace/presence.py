@@ -72,3 +72,10 @@ def unread_replies(session: Session, ticket_ids: list[int], agent: Contact) -> s
                                        TicketRead.ticket_id.in_(ticket_ids))).all())
     return {ticket_id for ticket_id, mid in session.execute(select(newest_in.c.ticket_id, newest_in.c.mid))
             if mid > seen.get(ticket_id, 0)}
+
+
+def newer_messages(session: Session, ticket_id: int, after_id: int, agent_id: int) -> int:
+    """How many messages by others arrived after `after_id` (a reply written before them may be stale)."""
+    return session.scalar(select(func.count(Message.id)).where(
+        Message.ticket_id == ticket_id, Message.id > after_id,
+        (Message.author_id.is_(None)) | (Message.author_id != agent_id))) or 0

@@ -30,7 +30,8 @@ ANON_ID = "matrix-anonymous-visitor"
 PASSWORD = "matrix password 1"
 DEFAULT_AT = {"ticket_id": "ticket_a", "attachment_id": "attachment_a", "token": "link_a",
               "user_id": "target_user", "contact_id": "target_user", "raw_id": "raw_mail", "job_id": "dead_job",
-              "path": "static_file", "reply_id": "canned_reply", "email": "unblocked_email"}
+              "path": "static_file", "reply_id": "canned_reply", "email": "unblocked_email",
+              "view_id": "unknown_ticket"}
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,21 @@ TABLE: list[Case] = [
     case("POST", "/api/tickets/{ticket_id}/split",   401, 403, 403, 422, 422, json={"message_ids": [999999]}),
     case("GET", "/api/blocked-senders",              401, 403, 403, 403, 200),
     case("DELETE", "/api/blocked-senders/{email}",   401, 403, 403, 403, 404),
+    # ---- the agent's workspace pages (staff only) and blocked senders (admins)
+    case("POST", "/agent/bulk",                      401, 403, 403, 303, 303, form={"ids": "1", "priority": "low"}),
+    case("POST", "/agent/views",                     401, 403, 403, 303, 303, form={"name": "V{n}", "query": "tag=x"}),
+    case("POST", "/agent/views/{view_id}/delete",    401, 403, 403, 404, 404),
+    case("POST", "/agent/tickets/{ticket_id}/tags",  401, 403, 403, 303, 303, form={"tags": "vip"}),
+    case("POST", "/agent/tickets/{ticket_id}/followers", 401, 403, 403, 303, 303, form={"email": "fol@example.org"}),
+    case("POST", "/agent/tickets/{ticket_id}/merge", 401, 403, 403, 303, 303, form={"into": "2"}, fresh_ticket=True),
+    case("POST", "/agent/tickets/{ticket_id}/split", 401, 403, 403, 303, 303, form={"message_ids": "999999"}),
+    case("POST", "/agent/tickets/{ticket_id}/spam",  401, 403, 403, 303, 303, fresh_ticket=True),
+    case("POST", "/agent/tickets/{ticket_id}/presence", 401, 403, 403, 200, 200, json={"typing": False}),
+    case("GET", "/agent/canned-replies",             401, 403, 403, 200, 200),
+    case("POST", "/agent/canned-replies",            401, 403, 403, 303, 303, form={"title": "T{n}", "body": "B"}),
+    case("POST", "/agent/canned-replies/{reply_id}/delete", 401, 403, 403, 404, 404, at={"reply_id": "unknown_ticket"}),
+    case("GET", "/admin/blocked",                    401, 403, 403, 403, 200),
+    case("POST", "/admin/blocked/unblock",           401, 403, 403, 403, 404, form={"email": "nobody@example.org"}),
 ]
 # fmt: on
 
