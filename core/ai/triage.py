@@ -20,6 +20,7 @@ from core.jobs import ClaimedJob, RetryLater
 from core.metrics import AI_CALLS
 from core.models import (OPEN_STATUSES, AgentSkill, Contact, Event, Message, Ticket, TicketSkill,
                          TicketSummary)
+from core.workspace.skills import related_skills
 
 log = logging.getLogger(__name__)
 THREAD_CHARS = 12_000
@@ -52,7 +53,8 @@ def choose_assignee(session: Session, skills: list[str]) -> tuple[Contact | None
         best = session.execute(
             select(Contact, coverage.label("coverage"), load.label("load"))
             .join(AgentSkill, AgentSkill.contact_id == Contact.id)
-            .where(Contact.role == "agent", Contact.active.is_(True), AgentSkill.skill.in_(skills))
+            .where(Contact.role == "agent", Contact.active.is_(True),
+                   AgentSkill.skill.in_(related_skills(session, skills)))  # word forms match
             .group_by(Contact.id).order_by(coverage.desc(), load, Contact.id).limit(1)).first()
         if best is not None:
             return best[0], f"skills {best[1]}/{len(skills)}"
