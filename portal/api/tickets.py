@@ -226,7 +226,7 @@ def _count_open(session: Session, request: Request, email: str) -> None:
         throttle.hit(session, key, CREATE_WINDOW)
 
 
-@router.get("", response_model=TicketPage, responses=_errors(401, 422))
+@router.get("", response_model=TicketPage, responses=_errors(401, 403, 422))
 def list_visible_tickets(f: Annotated[TicketFilter, Depends(ticket_filter)],
                          user: Contact = Depends(require_user), session: Session = Depends(db)) -> TicketPage:
     """One page of the tickets the caller may see, filtered and sorted."""
