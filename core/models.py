@@ -428,3 +428,11 @@ class Presence(Base):
     contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True)
     typing: Mapped[bool] = mapped_column(Boolean, default=False)
     seen_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
+class AgentAway(Base):
+    """An agent who said they are away: no new tickets are assigned to them until they are back."""
+    __tablename__ = "agent_away"
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True)
+    since: Mapped[datetime] = mapped_column(Stamp, default=utcnow)

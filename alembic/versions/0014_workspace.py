@@ -1,4 +1,5 @@
-"""the agent's workspace: tags, canned replies, blocked senders, saved views, read marks, presence
+"""the agent's workspace: tags, canned replies, blocked senders, saved views, read marks, presence,
+agents away
 
 Revision ID: 0014
 Revises: 0008
@@ -75,8 +76,14 @@ def upgrade() -> None:
         sa.Column("seen_at", Stamp, nullable=False),
         sa.PrimaryKeyConstraint("ticket_id", "contact_id", name="pk_presence"),
     )
+    op.create_table(
+        "agent_away",
+        sa.Column("contact_id", sa.Integer(), _fk("agent_away", "contact_id", "contact"), nullable=False),
+        sa.Column("since", Stamp, nullable=False),
+        sa.PrimaryKeyConstraint("contact_id", name="pk_agent_away"),
+    )
 
 
 def downgrade() -> None:
-    for table in ("presence", "ticket_read", "saved_view", "blocked_sender", "canned_reply", "ticket_tag"):
+    for table in ("agent_away", "presence", "ticket_read", "saved_view", "blocked_sender", "canned_reply", "ticket_tag"):
         op.drop_table(table)

@@ -20,6 +20,7 @@ from core.jobs import ClaimedJob, RetryLater
 from core.metrics import AI_CALLS
 from core.models import (OPEN_STATUSES, AgentSkill, Contact, Event, Message, Ticket, TicketSkill,
                          TicketSummary)
+from core.workspace.availability import next_agent, not_away
 from core.workspace.skills import related_skills
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,8 @@ def ticket_text(session: Session, ticket_id: int) -> tuple[str, str] | None:
 
 
 def choose_assignee(session: Session, skills: list[str]) -> tuple[Contact | None, str]:
-    """The least-loaded active agent covering most of the skills; else the least-loaded admin."""
+    """The least-loaded active agent covering most of the skills; else the least-loaded agent (in
+    turns); the least-loaded admin only when no agent is active. Agents who are away get none."""
     load = (select(func.count(Ticket.id)).where(Ticket.assignee_id == Contact.id,
                                                 Ticket.status.in_(OPEN_STATUSES)).scalar_subquery())
     if skills:
@@ -53,11 +55,14 @@ def choose_assignee(session: Session, skills: list[str]) -> tuple[Contact | None
         best = session.execute(
             select(Contact, coverage.label("coverage"), load.label("load"))
             .join(AgentSkill, AgentSkill.contact_id == Contact.id)
-            .where(Contact.role == "agent", Contact.active.is_(True),
+            .where(Contact.role == "agent", Contact.active.is_(True), not_away(),
                    AgentSkill.skill.in_(related_skills(session, skills)))  # word forms match
             .group_by(Contact.id).order_by(coverage.desc(), load, Contact.id).limit(1)).first()
         if best is not None:
             return best[0], f"skills {best[1]}/{len(skills)}"
+    agent = next_agent(session, load)
+    if agent is not None:
+        return agent, "no agent with the skills: the least-loaded agent" if skills else "the least-loaded agent"
     admin = session.scalar(select(Contact).where(Contact.role == "admin", Contact.active.is_(True))
                            .order_by(load, Contact.id).limit(1))
     return admin, "no agent with the skills: an admin"

@@ -21,7 +21,7 @@ from core.errors import SenderError
 from core.merge import MergeRefused, merge_tickets
 from core.models import CannedReply, Contact, Follower, Message, Ticket
 from core.tickets import contact_for
-from core.workspace import bulk, canned, presence, saved, spam, tags
+from core.workspace import availability, bulk, canned, presence, saved, spam, tags
 from core.workspace.split import split_ticket
 from portal.deps import csrf_protect, db, require_role, settings
 from portal.render import page
@@ -59,7 +59,17 @@ def queue_context(session: Session, user: Contact, tickets: list[Ticket]) -> dic
     ids = [t.id for t in tickets]
     return {"ticket_tags": tags.tags_of(session, ids), "unread": presence.unread_replies(session, ids, user),
             "built_in_views": saved.BUILT_IN, "saved_views": saved.saved_views(session, user),
-            "known_tags": tags.known_tags(session)}
+            "known_tags": tags.known_tags(session), "away": availability.is_away(session, user)}
+
+
+@router.post("/agent/away")
+def away(away_value: str = Form("", alias="away"), user: Contact = Depends(staff_only),
+         _csrf: None = Depends(csrf_protect), session: Session = Depends(db)):
+    """The agent says they are away (no new tickets assigned to them) or back."""
+    availability.set_away(session, user, away_value == "yes")
+    session.commit()
+    return _back("/agent/queue", done="You are away: no new tickets are assigned to you." if away_value == "yes"
+                 else "Welcome back: new tickets may be assigned to you.")
 
 
 @router.post("/agent/bulk")

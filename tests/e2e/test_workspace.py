@@ -29,6 +29,7 @@ def sign_in(page: Page, email: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(r"/agent/queue$"))
+    page.wait_for_load_state("load")
 
 
 def mail_in(server, sink, subject: str, msgid: str, body: str = "Hello", sender: str = CUSTOMER) -> None:
@@ -195,6 +196,7 @@ def test_the_queue_shows_new_tickets_without_a_reload(page: Page, server, sink):
     mail_in(server, sink, "First one", "q1@client.example.org")
     sign_in(page, "agent@example.test")
     expect(page.locator("#queue-rows tr[data-ticket]")).to_have_count(1)
+    page.wait_for_load_state("load")       # the page's scripts are in place before keys are pressed
     page.evaluate("window.e2eMarker = 'never reloaded'")
     page.keyboard.press("j")
     expect(page.locator("#queue-rows tr.current")).to_have_count(1)

@@ -192,6 +192,7 @@ TABLE: list[Case] = [
     case("GET", "/agent/canned-replies",             401, 403, 403, 200, 200),
     case("POST", "/agent/canned-replies",            401, 403, 403, 303, 303, form={"title": "T{n}", "body": "B"}),
     case("POST", "/agent/canned-replies/{reply_id}/delete", 401, 403, 403, 404, 404, at={"reply_id": "unknown_ticket"}),
+    case("POST", "/agent/away",                      401, 403, 403, 303, 303, form={"away": "no"}),
     case("GET", "/admin/blocked",                    401, 403, 403, 403, 200),
     case("POST", "/admin/blocked/unblock",           401, 403, 403, 403, 404, form={"email": "nobody@example.org"}),
 ]
