@@ -19,7 +19,7 @@ from core import workflow
 from core.config import Settings
 from core.errors import SenderError
 from core.merge import MergeRefused, merge_tickets
-from core.models import CannedReply, Contact, Follower, Message, Ticket
+from core.models import Contact, Event, Follower, Message, Ticket
 from core.tickets import contact_for
 from core.workspace import availability, bulk, canned, presence, saved, spam, tags
 from core.workspace.split import split_ticket
@@ -72,21 +72,23 @@ def away(away_value: str = Form("", alias="away"), user: Contact = Depends(staff
                  else "Welcome back: new tickets may be assigned to you.")
 
 
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.replace(",", " ").split())
+
+
 @router.post("/agent/bulk")
-async def bulk_action(request: Request, user: Contact = Depends(staff_only), _csrf: None = Depends(csrf_protect),
-                      session: Session = Depends(db), cfg: Settings = Depends(settings)):
+def bulk_action(ids_raw: list[str] = Form([], alias="ids"), status: str = Form(""), priority: str = Form(""),
+                category: str = Form(""), assignee: str = Form(""), add_tag: str = Form(""),
+                remove_tag: str = Form(""), spam_flag: str = Form("", alias="spam"),
+                back: str = Form("/agent/queue", alias="next"), user: Contact = Depends(staff_only),
+                _csrf: None = Depends(csrf_protect), session: Session = Depends(db),
+                cfg: Settings = Depends(settings)):
     """The queue's bulk form: one change on the chosen tickets."""
-    form = await request.form()
-    back = str(form.get("next") or "/agent/queue")
-    ids = [int(v) for v in form.getlist("ids") if str(v).isdigit()]
-    assignee = str(form.get("assignee") or "")
+    ids = [int(v) for v in ids_raw if v.isdigit()]
     changes = bulk.BulkChanges(
-        status=str(form.get("status") or "") or None, priority=str(form.get("priority") or "") or None,
-        category=str(form.get("category") or "") or None,
+        status=status or None, priority=priority or None, category=category or None,
         assignee=False if assignee == "" else (None if assignee == "none" else assignee),
-        add_tags=tuple(t for t in str(form.get("add_tag") or "").replace(",", " ").split() if t),
-        remove_tags=tuple(t for t in str(form.get("remove_tag") or "").replace(",", " ").split() if t),
-        spam=form.get("spam") == "yes")
+        add_tags=_words(add_tag), remove_tags=_words(remove_tag), spam=spam_flag == "yes")
     if not ids:
         return _back(back, error="Choose at least one ticket.")
     try:
@@ -170,8 +172,8 @@ def followers(ticket_id: int, email: str = Form(""), action: str = Form("add"), 
         return _back(_ticket_url(ticket_id), error="The requester receives every update already.")
     elif current is None:
         session.add(Follower(ticket_id=ticket_id, contact_id=person.id))
-    workflow._event(session, ticket, user, "follower", "follower", address if action == "remove" else "",
-                    "" if action == "remove" else address)
+    session.add(Event(ticket_id=ticket_id, kind="follower", field="follower", source=user.role, actor_id=user.id,
+                      old_value=address if action == "remove" else "", new_value="" if action == "remove" else address))
     session.commit()
     return _back(_ticket_url(ticket_id), done="followers")
 
@@ -193,11 +195,10 @@ def merge(ticket_id: int, into: str = Form(""), user: Contact = Depends(staff_on
 
 
 @router.post("/agent/tickets/{ticket_id}/split")
-async def split(ticket_id: int, request: Request, user: Contact = Depends(staff_only),
-                _csrf: None = Depends(csrf_protect), session: Session = Depends(db)):
+def split(ticket_id: int, message_ids: list[str] = Form([]), user: Contact = Depends(staff_only),
+          _csrf: None = Depends(csrf_protect), session: Session = Depends(db)):
     ticket = _ticket(session, ticket_id)
-    form = await request.form()
-    ids = [int(v) for v in form.getlist("message_ids") if str(v).isdigit()]
+    ids = [int(v) for v in message_ids if v.isdigit()]
     try:
         new_id = split_ticket(session, ticket, ids, user)
     except SenderError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from core.mail import tokens
 from core.models import Event, Message, Outbox, RawMail, Ticket
 from ingest import spool, worker
 from tests.integration.test_api_tickets import World, rows, world  # noqa: F401  (the world fixture)
@@ -144,6 +145,18 @@ def test_merge_moves_the_thread_and_later_mail_to_the_source_lands_on_the_target
         assert s.scalar(select(Message.ticket_id).where(Message.message_id == "late@x")) == world.ticket_a
     kinds = {(e.ticket_id, e.kind) for e in rows(world.desk, Event)}
     assert {(source, "merged_into"), (world.ticket_a, "merged_from")} <= kinds
+
+    secret = world.desk.settings.web.secret_key
+    address = tokens.sign_reply_address(secret, "support@example.test", source, "bob@example.org")
+    _deliver(world, (f"From: bob@example.org\r\nTo: {address}\r\nSubject: Re: Cannot log in\r\n"
+                     f"Message-ID: <by-address@x>\r\n\r\nVia the reply address.\r\n").encode())
+    ours = tokens.make_message_id(secret, source, "example.test")
+    _deliver(world, (f"From: bob@example.org\r\nTo: support@example.test\r\nSubject: Re: Cannot log in\r\n"
+                     f"Message-ID: <by-msgid@x>\r\nIn-Reply-To: <{ours}>\r\n\r\nVia our Message-ID.\r\n").encode())
+    with world.desk.sessions() as s:
+        landed = dict(s.execute(select(Message.message_id, Message.ticket_id)
+                                .where(Message.message_id.in_(["by-address@x", "by-msgid@x"]))).all())
+    assert landed == {"by-address@x": world.ticket_a, "by-msgid@x": world.ticket_a}
 
 
 def test_merge_refusals_are_clear(world):
