@@ -140,6 +140,13 @@ class PathSettings:
 
 
 @dataclass(frozen=True)
+class AssignmentSettings:
+    # Skill names that mean the same, one group per item: "network = lan, wifi, networking".
+    # Word forms (printer/printers/printing) match without being listed.
+    skill_synonyms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -151,6 +158,7 @@ class Settings:
     oidc: OidcSettings = field(default_factory=OidcSettings)
     log: LogSettings = field(default_factory=LogSettings)
     paths: PathSettings = field(default_factory=PathSettings)
+    assignment: AssignmentSettings = field(default_factory=AssignmentSettings)
 
     @property
     def from_address(self) -> str:

@@ -45,7 +45,8 @@ def ticket_text(session: Session, ticket_id: int) -> tuple[str, str] | None:
     return ticket.subject, "\n\n".join(parts)[-THREAD_CHARS:]
 
 
-def choose_assignee(session: Session, skills: list[str]) -> tuple[Contact | None, str]:
+def choose_assignee(session: Session, skills: list[str],
+                    synonyms: tuple[str, ...] = ()) -> tuple[Contact | None, str]:
     """The least-loaded active agent covering most of the skills; else the least-loaded agent (in
     turns); the least-loaded admin only when no agent is active. Agents who are away get none."""
     load = (select(func.count(Ticket.id)).where(Ticket.assignee_id == Contact.id,
@@ -56,7 +57,7 @@ def choose_assignee(session: Session, skills: list[str]) -> tuple[Contact | None
             select(Contact, coverage.label("coverage"), load.label("load"))
             .join(AgentSkill, AgentSkill.contact_id == Contact.id)
             .where(Contact.role == "agent", Contact.active.is_(True), not_away(),
-                   AgentSkill.skill.in_(related_skills(session, skills)))  # word forms match
+                   AgentSkill.skill.in_(related_skills(session, skills, synonyms)))  # word forms match
             .group_by(Contact.id).order_by(coverage.desc(), load, Contact.id).limit(1)).first()
         if best is not None:
             return best[0], f"skills {best[1]}/{len(skills)}"
@@ -94,7 +95,7 @@ def apply_triage(session: Session, settings: Settings, ticket_id: int, outcome: 
 
 
 def _assign(session: Session, settings: Settings, ticket: Ticket, skills: list[str], outcome: TriageOutcome) -> None:
-    agent, why = choose_assignee(session, skills)
+    agent, why = choose_assignee(session, skills, settings.assignment.skill_synonyms)
     if agent is None:
         return
     ticket.assignee_id = agent.id

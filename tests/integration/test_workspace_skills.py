@@ -79,3 +79,10 @@ def test_an_agent_marks_themselves_away_on_the_queue(app, desk):
         assert me is not None
     post_form(agent, "/agent/queue", "/agent/away", {"away": "no"})
     assert "I am away" in agent.get("/agent/queue", headers=HTML).text
+
+
+def test_a_configured_synonym_finds_the_agent(desk):
+    _people(desk)
+    with desk.sessions() as s:
+        assert choose_assignee(s, ["wifi"], ("network = lan, wifi",))[0].email == "netty@example.test"
+        assert choose_assignee(s, ["toner"], ("printers = toner",))[0].email == "printy@example.test"
