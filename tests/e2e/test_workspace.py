@@ -208,6 +208,18 @@ def test_the_queue_shows_new_tickets_without_a_reload(page: Page, server, sink):
     assert page.evaluate("window.e2eMarker") == "never reloaded"
     page.keyboard.press("?")
     expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_hidden()
+    page.keyboard.press("k")                     # back to the first row: the newest ticket
+    page.keyboard.press("o")
+    expect(page).to_have_url(re.compile(r"/agent/tickets/2$"))
+    page.wait_for_load_state("load")
+    page.keyboard.press("r")
+    expect(page.get_by_label("Message")).to_be_focused()
+    page.keyboard.press("Escape")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("n")
+    expect(page.get_by_label("Note (Markdown")).to_be_focused()
 
 
 def too_wide(page: Page) -> list[str]:
