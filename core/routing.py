@@ -61,7 +61,10 @@ def route_mail(session: Session, secret: str, mail: ParsedMail, sender: Person,
 def load_ticket(session: Session, ticket_id: int) -> Ticket | None:
     """The ticket (from the session when it is there already), its requester loaded only if used;
     a merged ticket's mail lands on the ticket it was merged into."""
-    return session.execute(_TICKET, {"ticket_id": final_ticket_id(session, ticket_id)}).scalar()
+    ticket = session.execute(_TICKET, {"ticket_id": ticket_id}).scalar()
+    if ticket is not None and ticket.merged_into_id is not None:
+        ticket = session.execute(_TICKET, {"ticket_id": final_ticket_id(session, ticket_id)}).scalar()
+    return ticket
 
 
 def ticket_of_msgid(session: Session, secret: str, msgid: str) -> Ticket | None:
