@@ -7,6 +7,7 @@ import logging
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core import jobs
 from core.accounts import InvalidInput
 from core.db import insert_row
 from core.models import Contact, Event, Message, MessageReference, Ticket, utcnow
@@ -46,6 +47,8 @@ def split_ticket(session: Session, ticket: Ticket, message_ids: list[int], actor
                                     "message(s)", "source": actor.role, "actor_id": actor.id, "created_at": now})
     conn.execute(update(Ticket).where(Ticket.id == ticket.id).values(updated_at=now)
                  .execution_options(synchronize_session=False))
+    for ticket_id in (new_id, ticket.id):   # both threads changed: their summaries are written anew
+        jobs.enqueue(session, "triage", ticket_id)
     session.expire_all()  # rows changed past the unit of work
     log.info("ticket %s split: %s messages to new ticket %s by %s", ticket.id, len(chosen), new_id, actor.id,
              extra={"ticket_id": new_id})

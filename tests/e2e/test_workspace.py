@@ -134,7 +134,9 @@ def test_split_moves_the_chosen_entry_to_a_new_ticket(page: Page, server, sink):
     expect(page.get_by_text("Second: my new address.")).to_be_visible()
     expect(page.get_by_text("Erik Example").first).to_be_visible()
     page.goto("/agent/tickets/1")
-    expect(page.get_by_text("Second: my new address.")).to_have_count(0)
+    conversation = page.get_by_role("region", name="Conversation")
+    expect(conversation.get_by_text("First: the invoice.")).to_be_visible()
+    expect(conversation.get_by_text("Second: my new address.")).to_have_count(0)
 
 
 def test_spam_blocks_the_next_mail_from_the_sender(page: Page, server, sink):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from core.mail import tokens
-from core.models import Event, Message, Outbox, RawMail, Ticket
+from core.models import Event, Job, Message, Outbox, RawMail, Ticket
 from ingest import spool, worker
 from tests.integration.test_api_tickets import World, rows, world  # noqa: F401  (the world fixture)
 
@@ -187,6 +187,7 @@ def test_split_opens_a_ticket_with_the_chosen_messages_for_the_same_requester(wo
     assert [m["text"] for m in new["messages"]] == ["And my address changed."]
     old = world.call("agent", "GET", f"/api/tickets/{ticket_id}").json()
     assert mid not in [m["id"] for m in old["messages"]] and old["messages"]
+    assert [j.kind for j in rows(world.desk, Job, ticket_id=new["id"], state="pending")] == ["triage"]
     _deliver(world, (f"From: ann@example.org\r\nTo: support@example.test\r\nSubject: Re: Second question\r\n"
                      f"Message-ID: <q3@x>\r\nIn-Reply-To: <q2@x>\r\n\r\nNew street.\r\n").encode())
     with world.desk.sessions() as s:
