@@ -188,6 +188,13 @@ class SlaSettings:
 
 
 @dataclass(frozen=True)
+class AssignmentSettings:
+    # Skill names that mean the same, one group per item: "network = lan, wifi, networking".
+    # Word forms (printer/printers/printing) match without being listed.
+    skill_synonyms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -201,6 +208,7 @@ class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
+    assignment: AssignmentSettings = field(default_factory=AssignmentSettings)
 
     @property
     def from_address(self) -> str:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from markupsafe import Markup
+
 import nh3
 from markdown_it import MarkdownIt
 
@@ -12,8 +14,9 @@ _TAGS = {"p", "br", "strong", "em", "code", "pre", "blockquote", "ul", "ol", "li
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    # "js-default" escapes raw HTML instead of passing it through; tables and strikethrough on.
-    return MarkdownIt("js-default").enable(["table", "strikethrough"])
+    # "js-default" escapes raw HTML instead of passing it through; tables and strikethrough on;
+    # a single line break stays a line break (people write replies as lines, not paragraphs).
+    return MarkdownIt("js-default", {"breaks": True}).enable(["table", "strikethrough"])
 
 
 def markdown_to_html(text: str) -> str:
@@ -21,3 +24,8 @@ def markdown_to_html(text: str) -> str:
     html = _parser().render(text or "")
     return nh3.clean(html, tags=_TAGS, attributes={"a": {"href", "title"}},
                      url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
+
+
+def markdown_markup(text: str) -> Markup:
+    """markdown_to_html marked safe for a template: the one place a reply's HTML is trusted."""
+    return Markup(markdown_to_html(text))

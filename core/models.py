@@ -457,3 +457,67 @@ class MailboxHealth(Base):
     last_error_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
     last_error: Mapped[str] = mapped_column(Text, default="")
     failures: Mapped[int] = mapped_column(Integer, default=0)               # in a row
+
+
+# ---- the agent's workspace (core/workspace/) ------------------------------------------------------
+
+class TicketTag(Base):
+    """A free tag an agent put on a ticket (lower case); customers never see them."""
+    __tablename__ = "ticket_tag"
+    __table_args__ = (Index("ix_ticket_tag_tag", "tag", "ticket_id"),)
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(48), primary_key=True)
+
+
+class CannedReply(Base):
+    """A reply text agents insert with placeholders filled in; shared with the team or personal."""
+    __tablename__ = "canned_reply"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
+class BlockedSender(Base):
+    """An address marked as spam: its mail is kept in quarantine, never answered, until an admin unblocks it."""
+    __tablename__ = "blocked_sender"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    blocked_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
+class SavedView(Base):
+    """An agent's own named queue filter (the queue's query string)."""
+    __tablename__ = "saved_view"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    query: Mapped[str] = mapped_column(Text, default="")
+
+
+class TicketRead(Base):
+    """When an agent last looked at a ticket: what arrived later is unread for them."""
+    __tablename__ = "ticket_read"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True)
+    last_message_id: Mapped[int] = mapped_column(Integer, default=0)
+    read_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
+class Presence(Base):
+    """Who has a ticket open right now, and whether they are typing a reply (refreshed every few seconds)."""
+    __tablename__ = "presence"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True)
+    typing: Mapped[bool] = mapped_column(Boolean, default=False)
+    seen_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)

@@ -20,6 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from core.mail.tokens import hash_link_token
 from core.models import (OPEN_STATUSES, AccessLink, Contact, Follower, Message, Ticket, TicketSkill, utcnow)
+from core.workspace.filters import workspace_filters
 
 SORTS = {"created": Ticket.created_at, "updated": Ticket.updated_at, "id": Ticket.id, "priority": Ticket.priority,
          "status": Ticket.status, "subject": Ticket.subject, "due": Ticket.sla_due_at}
@@ -57,6 +58,8 @@ class TicketFilter:
     page: int = 1
     per_page: int = 25
     extra: dict = field(default_factory=dict)
+    tag: str = ""               # staff only: tickets with this tag
+    replied: bool = False       # the last word on the ticket (notes aside) is the customer's
 
 
 def _filtered(f: TicketFilter, dialect: str, counting: bool = False, walk: bool = False) -> Select:
@@ -92,7 +95,7 @@ def _filtered(f: TicketFilter, dialect: str, counting: bool = False, walk: bool 
     text = _no_nul(f.search).strip()[:MAX_SEARCH]
     if text:
         stmt = stmt.where(_text_match(text, dialect, walk))
-    return stmt
+    return workspace_filters(stmt, f)
 
 
 def _owned_by(owner_id: int, dialect: str):
@@ -270,7 +273,7 @@ def _uses_tally(f: TicketFilter) -> bool:
 def _status_only(f: TicketFilter) -> bool:
     """True when the filter chooses by status alone (or not at all): its matches are read off the tally."""
     return not (f.priority or f.category or f.assignee or f.skill or f.requester or _no_nul(f.search).strip()
-                or f.owner_id is not None)
+                or f.owner_id is not None or f.tag or f.replied)
 
 
 # PostgreSQL: tickets per status as +1/-1 rows appended by triggers (migration 0007), folded

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, lazyload
 
 from core.mail import tokens
+from core.merge import final_ticket_id
 from core.mail.parse import ParsedMail
 from core.merge import final_ticket_id
 from core.models import Follower, Message, MessageReference, Ticket
@@ -60,7 +61,7 @@ def route_mail(session: Session, secret: str, mail: ParsedMail, sender: Person,
     """Decide the ticket. `trusted`: the sender's address is not in doubt (`why_not` says why it is)."""
     for address in recipients:
         ticket_id = tokens.verify_reply_address(secret, address, sender.email)
-        ticket = load_ticket(session, final_ticket_id(session, ticket_id)) if ticket_id else None
+        ticket = load_ticket(session, ticket_id) if ticket_id else None
         if ticket is not None:
             return Route(ticket, "reply-address")
     found = graph_tickets(session, secret, mail)
@@ -69,7 +70,7 @@ def route_mail(session: Session, secret: str, mail: ParsedMail, sender: Person,
         return _admit(session, load_ticket(session, target_id), matched_by, sender, trusted, why_not, others)
     tag = TAG_RE.search(mail.subject)
     if tag:
-        ticket = load_ticket(session, final_ticket_id(session, int(tag.group(1))))
+        ticket = load_ticket(session, int(tag.group(1)))
         if ticket is not None:
             return _admit(session, ticket, "subject-tag", sender, trusted, why_not, ())
     return Route(None, "new")
@@ -109,8 +110,12 @@ def graph_tickets(session: Session, secret: str, mail: ParsedMail) -> list[tuple
 
 
 def load_ticket(session: Session, ticket_id: int) -> Ticket | None:
-    """The ticket (from the session when it is there already), its requester loaded only if used."""
-    return session.execute(_TICKET, {"ticket_id": ticket_id}).scalar()
+    """The ticket (from the session when it is there already), its requester loaded only if used;
+    a merged ticket's mail lands on the ticket it was merged into."""
+    ticket = session.execute(_TICKET, {"ticket_id": ticket_id}).scalar()
+    if ticket is not None and ticket.merged_into_id is not None:
+        ticket = session.execute(_TICKET, {"ticket_id": final_ticket_id(session, ticket_id)}).scalar()
+    return ticket
 
 
 def _looks_ours(msgid: str) -> bool:
@@ -128,7 +133,7 @@ def ticket_id_of_msgid(session: Session, secret: str, msgid: str) -> int | None:
 def ticket_of_msgid(session: Session, secret: str, msgid: str) -> Ticket | None:
     """The ticket of ticket_id_of_msgid, loaded (the one it continues on when it was merged)."""
     ticket_id = ticket_id_of_msgid(session, secret, msgid)
-    return load_ticket(session, final_ticket_id(session, ticket_id)) if ticket_id else None
+    return load_ticket(session, ticket_id) if ticket_id else None
 
 
 def is_member(session: Session, ticket: Ticket, sender: Person) -> bool:

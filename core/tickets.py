@@ -29,6 +29,7 @@ from core.routing import Route, is_member, load_ticket, route_mail, ticket_of_ms
 from core.sender_auth import NO_VERDICT, AuthVerdict
 from core.trust import Trust, sender_trust
 from core.sla import tracking as sla_tracking
+from core.workspace.spam import refuse_blocked_sender
 
 log = logging.getLogger(__name__)
 UNKNOWN_SENDER = "unknown-sender@invalid"
@@ -169,6 +170,7 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
     domain = settings.from_address.rpartition("@")[2]
     reason = automatic_reason(mail, raw.envelope_from if raw.door == "smtp" else None,
                               loop_token(settings.web.secret_key, domain), own)
+    refuse_blocked_sender(session, sender_address(raw, mail))  # spam: held in quarantine, never answered
     sender = sender_for(session, sender_address(raw, mail), mail.from_name)
     bounce = bounce_report(mail, raw.raw)
     if bounce is not None:

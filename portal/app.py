@@ -28,6 +28,8 @@ from portal.error_pages import error_page, invalid_input_page, wants_page
 from portal.pages import account, admin, agent, customer, ops, public, trust
 from portal.api import export as export_api
 from portal.pages import mailboxes, reports, satisfaction, service_levels, skills
+from portal.api import workspace as workspace_api
+from portal.pages import workspace as workspace_pages
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -105,6 +107,8 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     for module in (public, ops, account, customer, agent, trust, admin, tickets_api, auth_api, users_api):
         app.include_router(module.router)
     for module in (service_levels, reports, satisfaction, skills, mailboxes):
+        app.include_router(module.router)
+    for module in (workspace_api, workspace_pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     https = settings.base_url.startswith("https://")

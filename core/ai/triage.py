@@ -25,6 +25,8 @@ from core.metrics import AI_CALLS
 from core.models import (OPEN_STATUSES, AgentSkill, Contact, Event, Message, Ticket, TicketSkill,
                          TicketSummary)
 from core.sla import tracking as sla_tracking
+from core.workspace.availability import next_agent, not_away
+from core.workspace.skills import related_skills
 
 log = logging.getLogger(__name__)
 THREAD_CHARS = 12_000
@@ -64,8 +66,10 @@ def ticket_thread(session: Session, ticket_id: int) -> tuple[str, list[ThreadEnt
     return ticket.subject, [entry(direction, text or "") for direction, text in rows]
 
 
-def choose_assignee(session: Session, skills: list[str]) -> tuple[Contact | None, str]:
-    """The least-loaded active agent covering most of the skills; else the least-loaded admin."""
+def choose_assignee(session: Session, skills: list[str],
+                    synonyms: tuple[str, ...] = ()) -> tuple[Contact | None, str]:
+    """The least-loaded active agent covering most of the skills; else the least-loaded agent (in
+    turns); the least-loaded admin only when no agent is active. Agents who are away get none."""
     load = (select(func.count(Ticket.id)).where(Ticket.assignee_id == Contact.id,
                                                 Ticket.status.in_(OPEN_STATUSES)).scalar_subquery())
     if skills:
@@ -73,13 +77,15 @@ def choose_assignee(session: Session, skills: list[str]) -> tuple[Contact | None
         best = session.execute(
             select(Contact, coverage.label("coverage"), load.label("load"))
             .join(AgentSkill, AgentSkill.contact_id == Contact.id)
-            .where(Contact.role == "agent", Contact.active.is_(True), Contact.away.is_(False),
-                   AgentSkill.skill.in_(skills))
+            .where(Contact.role == "agent", Contact.active.is_(True), not_away(),
+                   AgentSkill.skill.in_(related_skills(session, skills, synonyms)))  # word forms match
             .group_by(Contact.id).order_by(coverage.desc(), load, Contact.id).limit(1)).first()
         if best is not None:
             return best[0], f"skills {best[1]}/{len(skills)}"
-    admin = session.scalar(select(Contact).where(Contact.role == "admin", Contact.active.is_(True),
-                                                 Contact.away.is_(False))
+    agent = next_agent(session, load)
+    if agent is not None:
+        return agent, "no agent with the skills: the least-loaded agent" if skills else "the least-loaded agent"
+    admin = session.scalar(select(Contact).where(Contact.role == "admin", Contact.active.is_(True), not_away())
                            .order_by(load, Contact.id).limit(1))
     return admin, "no agent with the skills: an admin"
 
@@ -112,7 +118,7 @@ def apply_triage(session: Session, settings: Settings, ticket_id: int, outcome: 
 
 
 def _assign(session: Session, settings: Settings, ticket: Ticket, skills: list[str], outcome: TriageOutcome) -> None:
-    agent, why = choose_assignee(session, skills)
+    agent, why = choose_assignee(session, skills, settings.assignment.skill_synonyms)
     if agent is None:
         return
     ticket.assignee_id = agent.id

@@ -64,8 +64,9 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
-def sanitize_html(html: str, cid_url=None) -> str:
-    """HTML safe to show: no scripts, handlers, javascript:/data: links; remote images not loaded.
+def sanitize_html(html: str, cid_url=None, remote_images: bool = False) -> str:
+    """HTML safe to show: no scripts, handlers, javascript:/data: links; remote images not loaded
+    (unless `remote_images`: https images kept, for an agent who asked to load them).
 
     `cid_url(content_id)` maps `cid:` image sources to our own attachment URLs (or None).
     """
@@ -73,6 +74,8 @@ def sanitize_html(html: str, cid_url=None) -> str:
         if tag == "img" and attr == "src":
             if value.lower().startswith("cid:") and cid_url is not None:
                 return cid_url(value[4:])
+            if remote_images and value.lower().startswith("https://"):
+                return value
             return None  # remote and data: images are not loaded
         return value
 

@@ -86,6 +86,8 @@ class TicketPatch(BaseModel):
     waiting_until: date | datetime | None = Field(
         None, description="staff, with status waiting: the date (start of that business day) or instant the "
                           "ticket returns to in_progress and its assignee is reminded; null clears it")
+    tags: list[Annotated[Text, Field(max_length=48)]] | None = Field(
+        None, max_length=20, description="staff only: the ticket's whole set of tags (replaces the current one)")
 
 
 class Person(BaseModel):
@@ -159,6 +161,7 @@ class TicketOut(BaseModel):
     resolution_due_at: datetime | None = Field(
         None, description="when the resolution is due; null while the clock is paused (waiting) or no SLA")
     sla_breached: bool = Field(False, description="a service-level target of this ticket was missed")
+    tags: list[str] = Field(default_factory=list, description="staff only: free tags (always empty for customers)")
 
     @classmethod
     def of(cls, ticket: Ticket, messages: list[MessageOut], skills: list[str],
@@ -262,3 +265,96 @@ class SuggestedReplyOut(BaseModel):
 
 def _utc(moment: datetime | None) -> datetime | None:
     return aware(moment) if moment is not None else None
+
+
+# ---- the agent's workspace ---------------------------------------------------------------------
+
+class CannedReplyOut(BaseModel):
+    id: int
+    title: str
+    body: str = Field(description="Markdown with placeholders: {{ customer.name }}, {{ ticket.id }}, "
+                                  "{{ ticket.subject }}, {{ agent.name }}")
+    shared: bool = Field(description="true: the whole team sees it; false: only its author")
+    owner: str = Field("", description="its author's address")
+
+
+class CannedReplyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Annotated[Text, Field(min_length=1, max_length=200)]
+    body: Annotated[Text, Field(min_length=1, max_length=20_000)]
+    shared: bool = False
+
+
+class CannedReplyPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
+    body: Annotated[Text, Field(min_length=1, max_length=20_000)] | None = None
+    shared: bool | None = None
+
+
+class CannedReplyRender(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ticket_id: int = Field(ge=1, le=2**31 - 1)
+
+
+class RenderedReply(BaseModel):
+    title: str
+    text: str = Field(description="the body with its placeholders filled in for this ticket and agent")
+
+
+Tag = Annotated[Text, Field(min_length=1, max_length=48)]
+
+
+class BulkChangesIn(BaseModel):
+    """What to change on every ticket; leave out what stays. assignee: an email, or null to unassign."""
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status | None = None
+    priority: Priority | None = None
+    category: Category | None = None
+    assignee: Annotated[Text, Field(max_length=320)] | None = None
+    add_tags: list[Tag] = Field(default_factory=list, max_length=20)
+    remove_tags: list[Tag] = Field(default_factory=list, max_length=20)
+    spam: bool = Field(False, description="close as spam and block each requester's address")
+
+
+class BulkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(min_length=1, max_length=500)
+    changes: BulkChangesIn
+
+
+class BulkItem(BaseModel):
+    id: int
+    ok: bool
+    status: int = Field(description="the HTTP status this ticket alone would have had (200, 403, 404, 422)")
+    detail: str = ""
+    changed: list[str] = Field(default_factory=list)
+
+
+class BulkOut(BaseModel):
+    results: list[BulkItem]
+    ok: int = Field(description="how many tickets were changed (or had nothing to change)")
+    failed: int
+
+
+class MergeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    into: int = Field(ge=1, le=2**31 - 1, description="the ticket the conversation continues on")
+
+
+class SplitRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(min_length=1, max_length=1000)
+
+
+class BlockedSenderOut(BaseModel):
+    email: str
+    reason: str
+    created_at: datetime

@@ -29,6 +29,7 @@ from core.config import Settings
 from core.errors import SenderError
 from core.models import (CATEGORIES, PRIORITIES, STATUSES, Attachment, Contact, Follower, Message, Ticket,
                          TicketSkill, aware)
+from core.workspace import tags as workspace_tags
 from core.queries import SHOWN_TEXT, TicketFilter, list_tickets, stats, visible_ticket
 from core.security.links import inert_links
 from portal.api.schemas import (AttachmentOut, MessageAuth, MessageOut, Person, Problem, SimilarOut, Sort, StatsOut,
@@ -141,7 +142,11 @@ def tickets_out(session: Session, tickets: list[Ticket], viewer: Contact | None)
     staff = viewer is not None and viewer.role in STAFF
     threads, skills = (_threads_of(session, ids, staff), _skills_of(session, ids)) if ids else ({}, {})
     followers = _followers_of(session, ids) if ids else {}
-    return [TicketOut.of(t, threads.get(t.id, []), skills.get(t.id, []), followers.get(t.id, [])) for t in tickets]
+    out = [TicketOut.of(t, threads.get(t.id, []), skills.get(t.id, []), followers.get(t.id, [])) for t in tickets]
+    tags = workspace_tags.tags_of(session, ids) if staff else {}   # customers never see tags
+    for item in out:
+        item.tags = tags.get(item.id, [])
+    return out
 
 
 def _visible_or_404(session: Session, user: Contact, ticket_id: int) -> Ticket:
@@ -174,17 +179,20 @@ def ticket_filter(
     assignee: Annotated[Text, Query(max_length=320, description="an email, 'me' or 'none'")] = "",
     requester: Annotated[Text, Query(max_length=320, description="part of the requester's email")] = "",
     skill: Annotated[Text, Query(max_length=32, description="a skill the ticket needs")] = "",
+    tag: Annotated[Text, Query(max_length=48, description="staff only: tickets with this tag")] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 25,
     sort: Annotated[Sort, Query(description="a field, '-' first for descending")] = "-updated",
 ) -> TicketFilter:
     """The list's query string as a TicketFilter; a customer's list is limited to their own tickets."""
+    if tag.strip() and user.role not in STAFF:
+        raise HTTPException(403, "Only staff filter by tag.")
     return TicketFilter(
         status=_values(status, STATUSES, "status"), priority=_values(priority, PRIORITIES, "priority"),
         category=_values(category, CATEGORIES, "category"), search=search,
         assignee=user.email if assignee.strip().lower() == "me" else assignee.strip().lower(),
         requester=requester.strip(), skill=skill.strip().lower(), page=page, per_page=per_page, sort=sort,
-        owner_id=None if user.role in STAFF else user.id)
+        owner_id=None if user.role in STAFF else user.id, tag=tag.strip().lower())
 
 
 # ---- routes (fixed paths before /{ticket_id}) ----------------------------------------------------
@@ -223,7 +231,7 @@ def _count_open(session: Session, request: Request, email: str) -> None:
         throttle.hit(session, key, CREATE_WINDOW)
 
 
-@router.get("", response_model=TicketPage, responses=_errors(401, 422))
+@router.get("", response_model=TicketPage, responses=_errors(401, 403, 422))
 def list_visible_tickets(f: Annotated[TicketFilter, Depends(ticket_filter)],
                          user: Contact = Depends(require_user), session: Session = Depends(db)) -> TicketPage:
     """One page of the tickets the caller may see, filtered and sorted."""
@@ -320,6 +328,8 @@ def _staff_change(session: Session, cfg: Settings, ticket: Ticket, user: Contact
                                      comment=body.comment)
     if "waiting_until" in body.model_fields_set:
         _remind(session, cfg, ticket, user, body.waiting_until)
+    if body.tags is not None and workspace_tags.set_tags(session, ticket.id, body.tags, user):
+        changed.append("tags")
     log.info("ticket %s changed by %s: %s", ticket.id, user.email, ", ".join(changed) or "nothing")
 
 

@@ -24,6 +24,9 @@ from core.sla.tracking import sla_view
 from core.svg_chart import bar_chart
 from portal.deps import csrf_protect, db, require_role, settings
 from portal.render import page
+from portal.pages import workspace
+from core.workspace import mail_view
+from core.workspace.presence import mark_read, newer_messages
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/agent", include_in_schema=False)
@@ -52,7 +55,7 @@ def queue_filter(params: QueryParams, me: Contact) -> queries.TicketFilter:
         assignee={"me": me.email, "unassigned": "none", "none": "none"}.get(assignee, assignee.lower()),
         skill=params.get("skill", "").strip(), requester=params.get("requester", "").strip(),
         search=params.get("q", "").strip(), sort=sort if sort.lstrip("-") in SORTABLE else "-updated",
-        page=page_no)
+        page=page_no, tag=params.get("tag", "").strip().lower(), replied=params.get("replied") == "1")
 
 
 def _url_with(params: QueryParams, **changes: str | int | None) -> str:
@@ -70,7 +73,8 @@ def queue(request: Request, user: Contact = Depends(staff_only), session: Sessio
     return page(request, "agent/queue.html", tickets=found.tickets, total=found.total, f=f,
                 params=request.query_params, per_status=found.per_status, pages=pages, statuses=STATUSES,
                 priorities=PRIORITIES, categories=CATEGORIES, staff=people.staff(session),
-                url_with=lambda **c: _url_with(request.query_params, **c), sla=sla_view(utcnow()))
+                url_with=lambda **c: _url_with(request.query_params, **c), sla=sla_view(utcnow()),
+                **workspace.queue_context(session, user, found.tickets))
 
 
 # ---- one ticket ----------------------------------------------------------------------------------
@@ -106,22 +110,34 @@ def _author(message: Message) -> str:
 def _ticket_page(request: Request, session: Session, ticket: Ticket, status_code: int = 200, **extra):
     resolve = _cid_resolver(ticket)
     extra.setdefault("similar", similar_resolved(session, ticket))  # templates/web/agent/_similar.html
-    thread = [{"m": m, "author": _author(m), "html": views.message_html(m, resolve)} for m in ticket.messages]
-    return page(request, "agent/ticket.html", status_code=status_code, ticket=ticket, thread=thread,
+    images = request.query_params.get("images", "")
+    thread = [{"m": m, "author": _author(m), "html": views.message_html(m, resolve),
+               "remote_images": mail_view.has_remote_images(m)} for m in ticket.messages]
+    for item in thread:
+        if str(item["m"].id) == images and item["remote_images"]:  # the agent asked for this mail's images
+            item["html"], item["images_loaded"] = mail_view.html_with_images(item["m"], resolve), True
+    context = workspace.ticket_context(session, request.state.user, ticket, request.query_params.get("canned", ""))
+    response = page(request, "agent/ticket.html", status_code=status_code, ticket=ticket, thread=thread,
                 last_id=max((m.id for m in ticket.messages), default=0),
                 summary=views.latest_summary(session, ticket.id), skills=views.ticket_skills(session, ticket.id),
                 history=views.history_with_actors(session, ticket.id), staff=people.staff(session),
                 statuses=STATUSES, priorities=PRIORITIES, categories=CATEGORIES,
-                notice=request.query_params.get("done", ""), now_naive=utcnow().replace(tzinfo=None),
-                ratings=satisfaction.of_ticket(session, ticket.id),
+                notice=request.query_params.get("done", ""), error=request.query_params.get("error", ""),
+                now_naive=utcnow().replace(tzinfo=None), ratings=satisfaction.of_ticket(session, ticket.id),
                 reply_plan=customer_mail.mail_plan(ticket, [f.contact for f in ticket.followers]),
                 status_plan=customer_mail.mail_plan(ticket, [f.contact for f in ticket.followers], status_mail=True),
-                **extra)
+                **{**context, **extra})
+    if any(item.get("images_loaded") for item in thread):
+        response.headers["Content-Security-Policy"] = mail_view.IMAGES_CSP
+    return response
 
 
 @router.get("/tickets/{ticket_id}")
 def ticket_page(ticket_id: int, request: Request, user: Contact = Depends(staff_only),
                 session: Session = Depends(db)):
+    ticket = _ticket_or_404(session, user, ticket_id)
+    mark_read(session, ticket_id, user)  # clears the queue's "customer replied" mark for this agent
+    session.commit()
     return _ticket_page(request, session, _ticket_or_404(session, user, ticket_id))
 
 
@@ -146,9 +162,12 @@ def _uploads(files: list[UploadFile] | None) -> list[workflow.Upload]:
 
 @router.post("/tickets/{ticket_id}/reply")
 def reply(ticket_id: int, request: Request, text: str = Form(""), files: list[UploadFile] | None = File(None),
-          drafted: str = Form(""), user: Contact = Depends(staff_only), _csrf: None = Depends(csrf_protect),
+          drafted: str = Form(""), seen_last: int = Form(0), user: Contact = Depends(staff_only),
+          _csrf: None = Depends(csrf_protect),
           session: Session = Depends(db), cfg: Settings = Depends(settings)):
     ticket = _ticket_or_404(session, user, ticket_id)
+    if seen_last and newer_messages(session, ticket_id, seen_last, user.id):  # collision: review first
+        return _ticket_page(request, session, ticket, 409, reply_draft=text, stale_reply=True)
     try:
         workflow.reply_as_agent(session, cfg, ticket, user, _lf(text), _uploads(files))
         if drafted:  # set by static/assist.js when the reply began as a suggestion

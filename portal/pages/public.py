@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from markupsafe import Markup
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from starlette.datastructures import FormData, UploadFile
 from core import notify, queries, throttle, views, workflow
 from core.accounts import InvalidInput, normalise_email
 from core.config import Settings
+from core.markdown import markdown_markup
 from core.models import CATEGORIES, PRIORITIES, Attachment, Blob, Contact, Message, Ticket, aware
 from core.workflow import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, InvalidChange
 from portal.deps import csrf_protect, current_user, db, settings
@@ -172,6 +174,7 @@ class ThreadEntry:
     text: str
     quoted: str  # the whole original body when it differs from the visible text, else ""
     attachments: tuple[Attachment, ...]
+    html: Markup = Markup("")  # support's replies: their Markdown as sanitised HTML (as in the mail)
 
 
 @dataclass(frozen=True)
@@ -191,13 +194,14 @@ def thread_entries(ticket: Ticket, viewer_id: int | None, after: int = 0) -> lis
                                                          else m.from_address)
         quoted = m.body_text if m.body_text.strip() and m.body_text.strip() != text.strip() else ""
         entries.append(ThreadEntry(m.id, m.direction, sender, aware(m.created_at), text, quoted,
-                                   tuple(m.attachments)))
+                                   tuple(m.attachments), markdown_markup(text) if m.direction == "out" else Markup("")))
     return entries
 
 
 def entry_json(entry: ThreadEntry, base: str) -> dict:
     return {"id": entry.id, "direction": entry.direction, "from": entry.sender,
             "created_at": entry.created_at.isoformat(), "text": entry.text, "quoted": entry.quoted,
+            "html": str(entry.html),
             "attachments": [{"id": a.id, "filename": a.filename, "size": a.size,
                              "url": f"{base}/attachments/{a.id}"} for a in entry.attachments]}
 

@@ -1,6 +1,6 @@
 // A ticket page's conversation: poll <base>/messages.json?after=<last id> every few seconds and
 // append new messages, so a reply from support appears without reloading. Mail text is only
-// ever set with textContent, never parsed as HTML.
+// ever set with textContent; only support's replies come as HTML, sanitised by the server.
 (function () {
   "use strict";
   const thread = document.querySelector("[data-messages-url]");
@@ -43,7 +43,16 @@
     const time = el("time", "", formatTime(m.created_at));
     time.dateTime = m.created_at;
     meta.append(from, " · ", time);
-    article.append(meta, el("pre", "body", m.text));
+    if (m.html) {
+      // Support's Markdown reply, sanitised by the server (nh3) exactly as the page renders it.
+      // Parsed in an inert document (nothing in it runs), then its nodes moved into the page.
+      const body = el("div", "body md");
+      const parsed = new DOMParser().parseFromString(m.html, "text/html");
+      body.append.apply(body, Array.from(parsed.body.childNodes));
+      article.append(meta, body);
+    } else {
+      article.append(meta, el("pre", "body", m.text));
+    }
     if (m.quoted) {
       const details = el("details", "quoted");
       details.append(el("summary", "", "Show quoted text"), el("pre", "body", m.quoted));

@@ -21,7 +21,7 @@ from fastapi.routing import iter_route_contexts
 
 from core import notify
 from core.accounts import add_user, hash_password
-from core.models import Contact, Follower, Job, RawMail, Ticket, utcnow
+from core.models import CannedReply, Contact, Follower, Job, RawMail, Ticket, utcnow
 from core.satisfaction import rating_token
 from core.sessions import csrf_token, start_session
 from portal.deps import ANON_COOKIE
@@ -31,7 +31,8 @@ ANON_ID = "matrix-anonymous-visitor"
 PASSWORD = "matrix password 1"
 DEFAULT_AT = {"ticket_id": "ticket_a", "attachment_id": "attachment_a", "token": "link_a",
               "user_id": "target_user", "contact_id": "target_user", "raw_id": "raw_mail", "job_id": "dead_job",
-              "path": "static_file", "email": "follower_email"}
+              "path": "static_file", "email": "follower_email", "reply_id": "canned_reply",
+              "view_id": "unknown_ticket"}
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,6 @@ TABLE: list[Case] = [
     case("GET", "/agent/tickets/{ticket_id}/attachments/{attachment_id}", 401, 403, 403, 404, 404, at=B_ATTACHMENT),
     case("GET", "/agent/stats",                      401, 403, 403, 200, 200),
     case("POST", "/agent/tickets/{ticket_id}/followers", 401, 403, 403, 303, 303, form={"email": "fp{n}@example.org"}),
-    case("POST", "/agent/tickets/{ticket_id}/followers/remove", 401, 403, 403, 303, 303,
-         form={"email": "fp1@example.org"}),
     case("GET", "/agent/held",                       401, 403, 403, 200, 200),
     case("POST", "/agent/held/{raw_id}/approve",     401, 403, 403, 404, 404),
     case("POST", "/agent/held/{raw_id}/reject",      401, 403, 403, 404, 404),
@@ -199,6 +198,35 @@ TABLE: list[Case] = [
     case("GET", "/admin/mailboxes",                  401, 403, 403, 403, 200),
     case("POST", "/rate/{token}/comment",            200, 200, 200, 200, 200, at={"token": "rating_a"},
          form={"text": "Quick and kind."}),
+    # ---- JSON API: the agent's workspace (staff only; customers never see tags or canned replies)
+    case("GET", "/api/canned-replies",               401, 403, 403, 200, 200),
+    case("POST", "/api/canned-replies",              401, 403, 403, 201, 201, json={"title": "T{n}", "body": "B"}),
+    case("PATCH", "/api/canned-replies/{reply_id}",  401, 403, 403, 200, 200, json={"title": "Hello"}),
+    case("POST", "/api/canned-replies/{reply_id}/render", 401, 403, 403, 200, 200, json={"ticket_id": 1}),
+    case("DELETE", "/api/canned-replies/{reply_id}", 401, 403, 403, 404, 404, at={"reply_id": "unknown_ticket"}),
+    case("DELETE", "/api/canned-replies/{reply_id}", 401, 403, 403, 204, 404),
+    case("POST", "/api/tickets/bulk",                401, 403, 403, 200, 200,
+         json={"ids": [1, 2], "changes": {"priority": "high"}}),
+    case("POST", "/api/tickets/{ticket_id}/merge",   401, 403, 403, 200, 200, json={"into": 2}, fresh_ticket=True),
+    case("POST", "/api/tickets/{ticket_id}/merge",   401, 403, 403, 404, 404, at=UNKNOWN_TICKET, json={"into": 2}),
+    case("POST", "/api/tickets/{ticket_id}/split",   401, 403, 403, 422, 422, json={"message_ids": [999999]}),
+    case("GET", "/api/blocked-senders",              401, 403, 403, 403, 200),
+    case("DELETE", "/api/blocked-senders/{email}",   401, 403, 403, 403, 404, at={"email": "unblocked_email"}),
+    # ---- the agent's workspace pages (staff only) and blocked senders (admins)
+    case("POST", "/agent/bulk",                      401, 403, 403, 303, 303, form={"ids": "1", "priority": "low"}),
+    case("POST", "/agent/views",                     401, 403, 403, 303, 303, form={"name": "V{n}", "query": "tag=x"}),
+    case("POST", "/agent/views/{view_id}/delete",    401, 403, 403, 404, 404),
+    case("POST", "/agent/tickets/{ticket_id}/tags",  401, 403, 403, 303, 303, form={"tags": "vip"}),
+    case("POST", "/agent/tickets/{ticket_id}/merge", 401, 403, 403, 303, 303, form={"into": "2"}, fresh_ticket=True),
+    case("POST", "/agent/tickets/{ticket_id}/split", 401, 403, 403, 303, 303, form={"message_ids": "999999"}),
+    case("POST", "/agent/tickets/{ticket_id}/spam",  401, 403, 403, 303, 303, fresh_ticket=True),
+    case("POST", "/agent/tickets/{ticket_id}/presence", 401, 403, 403, 200, 200, json={"typing": False}),
+    case("GET", "/agent/canned-replies",             401, 403, 403, 200, 200),
+    case("POST", "/agent/canned-replies",            401, 403, 403, 303, 303, form={"title": "T{n}", "body": "B"}),
+    case("POST", "/agent/canned-replies/{reply_id}/delete", 401, 403, 403, 404, 404, at={"reply_id": "unknown_ticket"}),
+    case("POST", "/agent/away",                      401, 403, 403, 303, 303, form={"away": "no"}),
+    case("GET", "/admin/blocked",                    401, 403, 403, 403, 200),
+    case("POST", "/admin/blocked/unblock",           401, 403, 403, 403, 404, form={"email": "nobody@example.org"}),
 ]
 # fmt: on
 
@@ -238,8 +266,17 @@ def world(desk) -> World:
                    "rating_a": rating_token(desk.settings.web.secret_key, w.ticket_a, w.user_ids["customer_a"]),
                    "good": "good"}
         s.add(Follower(ticket_id=w.ticket_a, contact_id=add_user(s, "fol@example.org", "customer").id))
+        w.extra["canned_reply"] = _canned_reply(s, w.user_ids["agent"])
+        w.extra["unblocked_email"] = "nobody@example.org"
     with w.client:
         yield w
+
+
+def _canned_reply(s, owner_id: int) -> int:
+    reply = CannedReply(owner_id=owner_id, title="Matrix", body="Hello {{ customer.name }}", shared=True)
+    s.add(reply)
+    s.flush()
+    return reply.id
 
 
 def _fill(value: Any, n: int) -> Any:
