@@ -61,10 +61,22 @@ class SupportInbox:
         return TEMPFAIL
 
 
+class _LongLineSMTP(SMTP):
+    """aiosmtpd refuses any line over RFC 5321's 1,000 octets with "500 Line too long"; Postfix
+    and the big providers accept such mail (SES notifications, HTML from common clients), so we
+    do too, up to the whole message size limit, and keep the bytes exactly as they came."""
+
+    def __init__(self, handler: SupportInbox, *, line_length_limit: int, **kwargs) -> None:
+        self.line_length_limit = line_length_limit  # read by SMTP.__init__ for its stream's limit
+        super().__init__(handler, **kwargs)
+
+
 def make_protocol(settings: Settings, handler: SupportInbox) -> SMTP:
-    return SMTP(handler, data_size_limit=settings.smtp.max_message_bytes, enable_SMTPUTF8=True,
-                decode_data=False, hostname=settings.from_address.rpartition("@")[2] or None,
-                ident="Postdesk ESMTP")
+    # +3: the line's CRLF and a transparency dot come on top of a message-sized line.
+    return _LongLineSMTP(handler, line_length_limit=max(settings.smtp.max_message_bytes + 3, SMTP.line_length_limit),
+                         data_size_limit=settings.smtp.max_message_bytes, enable_SMTPUTF8=True,
+                         decode_data=False, hostname=settings.from_address.rpartition("@")[2] or None,
+                         ident="Postdesk ESMTP")
 
 
 async def start_smtp_server(settings: Settings, handler: SupportInbox,
