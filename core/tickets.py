@@ -13,14 +13,12 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core import jobs, notify
+from core import automatic, jobs, notify
 from core.config import Settings
 from core.db import insert_or_ignore, insert_row
-from core.mail.autoreply import automatic_reason
-from core.mail.bounce import BounceReport, bounce_report
+from core.mail.classify import AUTO_REPLY, DELIVERY_REPORT, OUR_OWN_MAIL, Verdict
 from core.mail.parse import ParsedMail
 from core.mail.reply_text import visible_reply_text
-from core.mail.tokens import loop_token
 from core.errors import ParentStillSpooled
 from core.models import Attachment, Blob, Contact, Event, Follower, Message, RawMail, Ticket, aware, utcnow
 from core.routing import Route, route_mail, ticket_of_msgid
@@ -137,16 +135,6 @@ def add_senders(session: Session, mails: list[tuple[SpooledMail, ParsedMail]]) -
 _KNOWN_ADDRESSES = select(Contact.email).where(Contact.email.in_(bindparam("addresses", expanding=True)))
 
 
-_UNDELIVERABLE = update(Contact).where(Contact.email == bindparam("address")).values(undeliverable=True)
-
-
-def _mark_undeliverable(session: Session, address: str) -> None:
-    """No more mail to this address until an admin clears it (written at once: a later mail of
-    the same batch reads its recipient past the unit of work)."""
-    sender_for(session, address)
-    session.connection().execute(_UNDELIVERABLE, {"address": address.strip().lower()})
-
-
 def _store_blob(session: Session, data: bytes) -> str:
     sha = hashlib.sha256(data).hexdigest()
     insert_or_ignore(session, Blob, ("sha256",), {"sha256": sha, "size": len(data), "data": data})
@@ -156,13 +144,11 @@ def _store_blob(session: Session, data: bytes) -> str:
 def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: ParsedMail) -> Received:
     """Store an inbound mail on the ticket it answers, or open a ticket and acknowledge it."""
     own = frozenset(a.lower() for a in settings.smtp.addresses)
-    domain = settings.from_address.rpartition("@")[2]
-    reason = automatic_reason(mail, raw.envelope_from if raw.door == "smtp" else None,
-                              loop_token(settings.web.secret_key, domain), own)
+    verdict = automatic.mail_verdict(settings, raw, mail)  # what the mail is: decided once, here
+    reason = verdict.reason
     sender = sender_for(session, sender_address(raw, mail), mail.from_name)
-    bounce = bounce_report(mail, raw.raw)
-    if bounce is not None:
-        return _receive_bounce(session, settings, raw, mail, sender, bounce)
+    if not verdict.opens_ticket:  # reports, auto-replies, our own mail: join a ticket or none
+        return _receive_automatic(session, settings, raw, mail, sender, verdict)
     recipients = tuple(dict.fromkeys([*filter(None, raw.envelope_to.split(",")), *mail.to, *mail.cc]))
     route = route_mail(session, settings.web.secret_key, mail, sender, recipients)
     if route.ticket is None:
@@ -188,7 +174,7 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
     return Received(ticket.id, message.id, route.matched_by, created, acknowledged, reason)
 
 
-_SPOOLED_PARENT = (select(RawMail.dedupe_key).where(RawMail.dedupe_key.in_(bindparam("keys", expanding=True)),
+_SPOOLED_PARENT = (select(RawMail.message_id).where(RawMail.message_id.in_(bindparam("keys", expanding=True)),
                                                    RawMail.state == "pending", RawMail.id != bindparam("self_id"))
                    .limit(1))
 
@@ -200,9 +186,9 @@ def _unless_parent_spooled(session: Session, raw: SpooledMail, mail: ParsedMail)
     if not ids:
         return
     waiting = session.connection().execute(
-        _SPOOLED_PARENT, {"keys": [f"mid:{i}" for i in dict.fromkeys(ids)], "self_id": raw.id}).scalar()
+        _SPOOLED_PARENT, {"keys": list(dict.fromkeys(ids)), "self_id": raw.id}).scalar()
     if waiting is not None:
-        raise ParentStillSpooled(waiting[len("mid:"):])
+        raise ParentStillSpooled(waiting)
 
 
 _TOUCH = update(Ticket).where(Ticket.id == bindparam("ticket_id")).values(updated_at=bindparam("at"))
@@ -234,25 +220,35 @@ def _store_message(session: Session, ticket: Ticket | OpenedTicket, raw: Spooled
     return StoredMessage(message_id, mail.subject, mail.message_id or None, " ".join(mail.references))
 
 
-def _receive_bounce(session: Session, settings: Settings, raw: SpooledMail, mail: ParsedMail, sender: Sender,
-                    bounce: BounceReport) -> Received:
-    """A delivery status notification: mark failed recipients undeliverable, link it to the ticket of
-    the mail that bounced, never open a ticket and never answer."""
-    for address in bounce.failed_recipients:
-        _mark_undeliverable(session, address)
-    ticket = ticket_of_msgid(session, settings.web.secret_key, bounce.original_message_id) \
-        if bounce.original_message_id else None
+def _receive_automatic(session: Session, settings: Settings, raw: SpooledMail, mail: ParsedMail, sender: Sender,
+                       verdict: Verdict) -> Received:
+    """Automatic mail (see core.automatic): stop mailing the addresses it reports dead or complaining,
+    attach it to the ticket it concerns as an automatic event, never open a ticket, never answer."""
+    marked = automatic.stop_mailing(session, settings, verdict)
+    ticket = automatic.ticket_it_concerns(session, settings, verdict)
+    if ticket is None and verdict.kind in (AUTO_REPLY, OUR_OWN_MAIL):  # they answer like people: route them so
+        recipients = tuple(dict.fromkeys([*filter(None, raw.envelope_to.split(",")), *mail.to, *mail.cc]))
+        ticket = route_mail(session, settings.web.secret_key, mail, sender, recipients).ticket
+        if ticket is None:
+            _unless_parent_spooled(session, raw, mail)
+    matched_by = "bounce" if verdict.kind == DELIVERY_REPORT else verdict.kind
     if ticket is None:
-        log.info("bounce %s for %s matches no ticket; kept in the spool only", mail.message_id or "-",
-                 ", ".join(bounce.failed_recipients) or "?", extra={"raw_mail_id": raw.id, "door": raw.door})
-        return Received(None, None, "bounce", False, False, "delivery status notification")
-    message = _store_message(session, ticket, raw, mail, sender, "bounce", automatic=True, visible=mail.text)
-    session.add(Event(ticket_id=ticket.id, kind="bounce", field="recipient",
-                      new_value=", ".join(bounce.failed_recipients), source="rule"))
+        automatic.record_automatic(session, raw, mail, verdict, None, None, marked)
+        log.info("%s %s (%s) matches no ticket; kept with its bytes for admins", verdict.kind,
+                 mail.message_id or "-", verdict.reason, extra={"raw_mail_id": raw.id, "door": raw.door})
+        return Received(None, None, matched_by, False, False, verdict.reason)
+    message = _store_message(session, ticket, raw, mail, sender, matched_by, automatic=True, visible=mail.text)
+    automatic.record_automatic(session, raw, mail, verdict, ticket.id, message.id, marked)
+    if verdict.kind == DELIVERY_REPORT:
+        session.add(Event(ticket_id=ticket.id, kind="bounce", field="recipient",
+                          new_value=", ".join(verdict.failed_recipients or verdict.delayed_recipients), source="rule"))
+    else:
+        session.add(Event(ticket_id=ticket.id, kind="automatic", field=verdict.kind,
+                          new_value="; ".join((verdict.reason, *marked)), source="rule"))
     session.flush()
-    log.info("bounce %s linked to ticket %s; undeliverable: %s", mail.message_id or "-", ticket.id,
-             ", ".join(bounce.failed_recipients), extra={"ticket_id": ticket.id, "raw_mail_id": raw.id})
-    return Received(ticket.id, message.id, "bounce", False, False, "delivery status notification")
+    log.info("%s %s linked to ticket %s (%s); do-not-mail: %s", verdict.kind, mail.message_id or "-", ticket.id,
+             verdict.reason, ", ".join(marked) or "-", extra={"ticket_id": ticket.id, "raw_mail_id": raw.id})
+    return Received(ticket.id, message.id, matched_by, False, False, verdict.reason)
 
 
 def _closed_too_long(ticket: Ticket, reopen_days: int) -> bool:

@@ -1,0 +1,77 @@
+"""Automatic mail at intake: the verdict, taken once per mail, and what intake does with a
+mail that is not a person's — record it, stop mailing the addresses it reports dead or
+complaining, and find the ticket it concerns. It never opens a ticket and is never answered.
+
+A recognised automatic mail that concerns none of our tickets keeps its bytes in the spool
+(raw_mail, state done) and its verdict in automatic_mail, which admins read at /admin/automatic.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from sqlalchemy import bindparam, update
+from sqlalchemy.orm import Session
+
+from core.config import Settings
+from core.db import insert_or_ignore
+from core.mail.classify import FEEDBACK_REPORT, Verdict, classify
+from core.mail.parse import ParsedMail
+from core.mail.tokens import loop_token
+from core.models import AutomaticMail, Contact, Ticket
+from core.routing import ticket_of_msgid
+
+log = logging.getLogger(__name__)
+
+
+class SpooledMail(Protocol):
+    id: int
+    door: str
+    envelope_from: str
+    raw: bytes
+
+
+def mail_verdict(settings: Settings, raw: SpooledMail, mail: ParsedMail) -> Verdict:
+    """classify() with what intake knows: our loop token, our addresses, the SMTP envelope sender."""
+    own = frozenset(a.lower() for a in settings.smtp.addresses)
+    domain = settings.from_address.rpartition("@")[2]
+    return classify(mail, raw.raw, envelope_from=raw.envelope_from if raw.door == "smtp" else None,
+                    loop_value=loop_token(settings.web.secret_key, domain), own_addresses=own)
+
+
+def ticket_it_concerns(session: Session, settings: Settings, verdict: Verdict) -> Ticket | None:
+    """The ticket of the first of our mails the verdict names (signed ids only by signature)."""
+    for msgid in verdict.original_message_ids:
+        ticket = ticket_of_msgid(session, settings.web.secret_key, msgid)
+        if ticket is not None:
+            return ticket
+    return None
+
+
+_DO_NOT_MAIL = update(Contact).where(Contact.email == bindparam("address")).values(undeliverable=True)
+
+
+def stop_mailing(session: Session, settings: Settings, verdict: Verdict) -> tuple[str, ...]:
+    """Mark the hard-bounced and complaining recipients do-not-mail (Contact.undeliverable, which an
+    admin clears); a contact is created for an address we did not know, so the flag waits for them."""
+    own = {a.lower() for a in settings.smtp.addresses}
+    marked = tuple(a for a in verdict.do_not_mail if a not in own)
+    for address in marked:
+        insert_or_ignore(session, Contact, ("email",), {"email": address, "name": "", "role": "customer",
+                                                        "active": True, "undeliverable": False})
+        session.connection().execute(_DO_NOT_MAIL, {"address": address})
+    if marked and verdict.kind == FEEDBACK_REPORT:
+        log.info("complaint (%s): no more mail to %s", verdict.reason, ", ".join(marked))
+    return marked
+
+
+def record_automatic(session: Session, raw: SpooledMail, mail: ParsedMail, verdict: Verdict,
+                     ticket_id: int | None, message_id: int | None, addresses: tuple[str, ...]) -> None:
+    """Keep the verdict beside the spooled bytes (once per spooled mail, a replay changes nothing)."""
+    insert_or_ignore(session, AutomaticMail, ("raw_mail_id",), {
+        "raw_mail_id": raw.id, "kind": verdict.kind, "evidence": "; ".join(verdict.evidence)[:2000],
+        "from_address": (mail.from_address or raw.envelope_from)[:998], "subject": mail.subject[:998],
+        "original_message_id": (verdict.original_message_ids or ("",))[0][:998] or None,
+        "addresses": ", ".join(addresses or (*verdict.failed_recipients, *verdict.delayed_recipients,
+                                             *verdict.complainants)),
+        "ticket_id": ticket_id, "message_id": message_id})
