@@ -8,9 +8,11 @@ A recognised automatic mail that concerns none of our tickets keeps its bytes in
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from core.config import Settings
@@ -18,7 +20,7 @@ from core.db import insert_or_ignore
 from core.mail.classify import FEEDBACK_REPORT, Verdict, classify
 from core.mail.parse import ParsedMail
 from core.mail.tokens import loop_token
-from core.models import AutomaticMail, Contact, Ticket
+from core.models import AutomaticMail, Contact, RawMail, Ticket
 from core.routing import ticket_of_msgid
 
 log = logging.getLogger(__name__)
@@ -75,3 +77,33 @@ def record_automatic(session: Session, raw: SpooledMail, mail: ParsedMail, verdi
         "addresses": ", ".join(addresses or (*verdict.failed_recipients, *verdict.delayed_recipients,
                                              *verdict.complainants)),
         "ticket_id": ticket_id, "message_id": message_id})
+
+
+@dataclass(frozen=True)
+class RecognisedMail:
+    """One recorded automatic mail, as the admin list shows it (without its bytes)."""
+    raw_mail_id: int
+    kind: str
+    evidence: str
+    from_address: str
+    subject: str
+    addresses: str
+    ticket_id: int | None
+    received_at: datetime
+
+
+def recognised(session: Session, kind: str = "", unmatched_only: bool = False, limit: int = 200) -> list[RecognisedMail]:
+    """Recognised automatic mail, newest first; `unmatched_only`: those that concern no ticket."""
+    stmt = (select(AutomaticMail.raw_mail_id, AutomaticMail.kind, AutomaticMail.evidence, AutomaticMail.from_address,
+                   AutomaticMail.subject, AutomaticMail.addresses, AutomaticMail.ticket_id, AutomaticMail.created_at)
+            .order_by(AutomaticMail.id.desc()).limit(limit))
+    if kind:
+        stmt = stmt.where(AutomaticMail.kind == kind)
+    if unmatched_only:
+        stmt = stmt.where(AutomaticMail.ticket_id.is_(None))
+    return [RecognisedMail(*row) for row in session.execute(stmt)]
+
+
+def raw_bytes(session: Session, raw_mail_id: int) -> bytes | None:
+    """A spooled mail's bytes exactly as they came in (None when there is no such mail)."""
+    return session.execute(select(RawMail.raw).where(RawMail.id == raw_mail_id)).scalar()
