@@ -22,6 +22,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from core.errors import MessageRejected
 from core.mail.charset import decode_bytes, decode_words, normalise_charset, raw_header_text
+from core.mail.headers import repaired_header_block
 from core.mail.html import html_to_text
 
 MAX_DEPTH = 100
@@ -101,7 +102,12 @@ def quick_message_id(raw: bytes) -> str:
     """The Message-ID from the header block only, without parsing anything else (the doors use
     it on the path to their answer: a regex over the header block the stdlib would read, about a
     tenth of what parsing that block cost)."""
-    found = _MESSAGE_ID_FIELD.search(raw, 0, _top_header_length(raw))
+    end = _top_header_length(raw)
+    blank = _BLANK_LINE.search(raw, 0, MAX_HEADER_BYTES)
+    if blank is not None and end < blank.start():  # a broken block: read it as parse_mail does
+        raw = _readable_headers(raw)
+        end = _top_header_length(raw)
+    found = _MESSAGE_ID_FIELD.search(raw, 0, end)
     if found is None:
         return ""
     return normalise_msgid(found.group(1).decode("ascii", "replace").replace("\r", ""))
@@ -289,6 +295,41 @@ def _header(msg: Message, name: str, hints: tuple[str, ...]) -> str:
     except Exception:
         return ""
     return decode_header_value(value, hints) if value is not None else ""
+
+
+def _sender(msg: Message, hints: tuple[str, ...]) -> tuple[str, str]:
+    """(name, address) of whom the mail is from, as a lenient client reads it: From, else Reply-To,
+    else Sender, when From is missing, empty (<>) or names no address (the envelope comes last, at intake)."""
+    for name in ("From", "Reply-To", "Sender"):
+        found = _addresses(msg, name, hints)
+        if found:
+            display, address = found[0]
+            return (display or _header(msg, "From", hints) if name != "From" else display), address
+    return _header(msg, "From", hints), ""
+
+
+_FOLD = re.compile(r"[ \t]*\r?\n[ \t]+")
+
+
+def _subject(msg: Message, hints: tuple[str, ...]) -> str:
+    """The Subject as clients show it: each fold (line break and its indentation) one space, tabs spaces."""
+    try:
+        value = msg.get("Subject")
+    except Exception:
+        return ""
+    if value is None:
+        return ""
+    return decode_header_value(_FOLD.sub(" ", str(value)), hints).replace("\t", " ")
+
+
+def _readable_headers(raw: bytes) -> bytes:
+    """raw, with a top header block the stdlib would cut short (an unindented continuation line,
+    junk before the first field) repaired; see core.mail.headers."""
+    blank = _BLANK_LINE.search(raw, 0, MAX_HEADER_BYTES)
+    end = blank.start() if blank else min(len(raw), MAX_HEADER_BYTES)
+    if _top_header_length(raw) >= end:
+        return raw  # the parser reads the whole block already
+    return repaired_header_block(raw, end)
 
 
 def _all_headers(msg: Message, hints: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -489,6 +530,7 @@ def _uudecode(block: str) -> bytes | None:
 def parse_mail(raw: bytes) -> ParsedMail:
     """Parse raw RFC 5322 bytes. Raises MessageRejected only for limits (header size, depth, parts)."""
     check_limits(raw)
+    raw = _readable_headers(raw)
     try:
         msg = email.message_from_bytes(raw, policy=_POLICY)
         hints = _charset_hints(msg)
@@ -498,13 +540,12 @@ def parse_mail(raw: bytes) -> ParsedMail:
         raise MessageRejected(f"MIME nesting deeper than {MAX_DEPTH} levels") from None
     html = "\n".join(h for h in collector.htmls if h.strip())
     text = "\n\n".join(t.strip("\n") for t in collector.texts if t.strip())
-    senders = _addresses(msg, "From", hints)
-    from_name, from_address = senders[0] if senders else (_header(msg, "From", hints), "")
+    from_name, from_address = _sender(msg, hints)
     return ParsedMail(
         message_id=normalise_msgid(_header(msg, "Message-ID", hints)),
         from_address=from_address,
         from_name=from_name.strip().strip('"').strip()[:200],
-        subject=_header(msg, "Subject", hints)[:998],
+        subject=_subject(msg, hints)[:998],
         to=_address_list(msg, "To", hints),
         cc=_address_list(msg, "Cc", hints),
         reply_to=_address_list(msg, "Reply-To", hints),

@@ -135,7 +135,8 @@ def test_random_bytes_never_crash_the_parser_nor_leak_undecodable_text():
     (b"Message-Id: <a@b> (a comment)\r\nSubject: y\r\n\r\n", "a@b"),
     (b"From sender Mon Jan  1 00:00:00 2024\nMessage-ID: <mbox@example.org>\n\n", "mbox@example.org"),
     (b"Subject: no id\n\nMessage-ID: <in-the-body@example.org>\n", ""),
-    (b"X-A: 1\nnot a header line\nMessage-ID: <after-the-headers@example.org>\n\n", ""),
+    (b"X-A: 1\nnot a header line\nMessage-ID: <after-the-headers@example.org>\n\n", "after-the-headers@example.org"),
+    (b"X-A: 1\nnot a header line\nX-B: 2\n\nMessage-ID: <in-the-body@example.org>\n", ""),
     (b"Message-ID: <first@example.org>\nMessage-ID: <second@example.org>\n\n", "first@example.org"),
     (b"", ""),
 ])
