@@ -32,9 +32,11 @@ pytestmark = pytest.mark.skipif(not (CORPUS / "manifest.jsonl").is_file(),
                                 reason=f"development corpus not found at {CORPUS}")
 
 # Names Zammad invents for parts the mail did not name ("file", "image.gif", "document1.html",
-# "delivery-status.txt"); ours for the same parts are "attachment-N.ext" or a Content-ID's file name.
+# "delivery-status.txt"); ours for the same parts are named from their type the same way ("image.jpg",
+# "image-2.jpg", "document.html", "file.bin") or from a Content-ID's file name.
 _ZAMMAD_UNNAMED = re.compile(r"^(file|image|video|audio|document|delivery-status)\d*(\.\w+)?$")
-_OUR_UNNAMED = re.compile(r"^attachment-\d+\.\w+$")
+_OUR_UNNAMED = re.compile(r"^(image|video|audio|document|file|message|delivery-status|feedback-report|"
+                          r"disposition-notification|rfc822-headers)(-\d+)?\.\w+$")
 _ZAMMAD_NO_BODY = "no visible content"
 _SUBJECT_COLUMN = 998  # Message.subject is String(998); parse_mail truncates to fit
 

@@ -165,3 +165,23 @@ def test_automatic_mail_about_no_ticket_is_listed_for_admins_with_its_bytes(app,
     assert download.status_code == 200 and download.content == report
     assert download.headers["content-type"].startswith("message/rfc822")
     assert admin.get("/admin/mail/999999/raw").status_code == 404
+
+
+def test_a_signed_mail_shows_as_signed_not_with_its_signature_as_a_file(app, desk):  # noqa: F811
+    raw = crlf(b"From: Ann <ann@example.org>\nTo: support@example.test\nSubject: Signed\nMessage-ID: <sig@example.org>\n"
+               b"MIME-Version: 1.0\nContent-Type: multipart/signed; protocol=\"application/pgp-signature\"; "
+               b"micalg=pgp-sha256; boundary=s\n\n--s\nContent-Type: text/plain\n\nPlease check my invoice.\n"
+               b"--s\nContent-Type: application/pgp-signature; name=signature.asc\n\n-----BEGIN PGP SIGNATURE-----\n"
+               b"iQEzBAEBCAAdFiEE\n-----END PGP SIGNATURE-----\n--s--\n")
+    with SmtpDoor(desk) as door:
+        assert send(door.port, raw) == 250
+        settle(desk)
+    with desk.sessions() as s:
+        ticket_id = s.scalar(select(Ticket.id))
+    agent = signed_in(app, desk, "bob@example.test", "agent")
+    page = agent.get(f"/agent/tickets/{ticket_id}", headers=HTML).text
+    assert "Please check my invoice." in page and "Signed (PGP" in page
+    assert "signature.asc" not in page  # kept (below), but not offered as the customer's file
+    with desk.sessions() as s:
+        from core.models import Attachment
+        assert s.scalar(select(Attachment.filename)) == "signature.asc"
