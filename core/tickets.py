@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core import automatic, jobs, notify
+from core import automatic, followers, jobs, notify
 from core.config import Settings
 from core.db import insert_or_ignore, insert_row
 from core.mail.classify import AUTO_REPLY, DELIVERY_REPORT, OUR_OWN_MAIL, Verdict
@@ -279,14 +279,10 @@ def _open_ticket(session: Session, mail: ParsedMail, requester: Sender, mentions
 
 def _add_followers(session: Session, ticket: Ticket | OpenedTicket, mail: ParsedMail, own: frozenset[str],
                    sender: Sender) -> None:
-    for address in dict.fromkeys((*mail.to, *mail.cc)):
-        if is_support_address(address, own):
-            continue
-        contact = contact_for(session, address)
-        if contact.id in (ticket.requester_id, sender.id) or contact.role != "customer":
-            continue
-        if session.get(Follower, (ticket.id, contact.id)) is None:
-            session.add(Follower(ticket_id=ticket.id, contact_id=contact.id))
+    addresses = [a for a in dict.fromkeys((*mail.to, *mail.cc)) if not is_support_address(a, own)]
+    if followers.add_followers(session, ticket.id, addresses, {ticket.requester_id, sender.id}) and \
+            isinstance(ticket, Ticket):
+        session.expire(ticket, ["followers"])  # written past the unit of work (a few statements, any size)
 
 
 def _reopen_on_reply(session: Session, ticket: Ticket, sender: Sender, automatic: bool) -> None:

@@ -185,3 +185,26 @@ def test_a_signed_mail_shows_as_signed_not_with_its_signature_as_a_file(app, des
     with desk.sessions() as s:
         from core.models import Attachment
         assert s.scalar(select(Attachment.filename)) == "signature.asc"
+
+
+def test_a_huge_to_header_makes_every_customer_a_follower_once(desk):
+    from core.accounts import add_user
+    from core.models import Follower
+    from ingest import spool, worker
+
+    with desk.sessions() as s, s.begin():
+        add_user(s, "agent7@example.test", "agent", name="Agent")
+    people = [f"person{i}@example{i % 7}.org" for i in range(1500)]
+    to = ",\r\n ".join(["support@example.test", "agent7@example.test", "ann@example.org", *people, people[0]])
+    raw = (f"From: Ann <ann@example.org>\r\nTo: {to}\r\nSubject: Everyone\r\nMessage-ID: <all@example.org>\r\n\r\n"
+           f"Hello all.\r\n").encode()
+    stored = spool.put(desk.sessions, raw, "smtp", "ann@example.org", ("support@example.test",))
+    first = worker.process_one(desk.sessions, desk.settings, stored.id).received
+    again = raw.replace(b"<all@example.org>", b"<all2@example.org>").replace(b"Subject: Everyone",
+                                                                            b"Subject: Re: [#%d] Everyone" % first.ticket_id)
+    stored = spool.put(desk.sessions, again, "smtp", "ann@example.org", ("support@example.test",))
+    assert worker.process_one(desk.sessions, desk.settings, stored.id).received.ticket_id == first.ticket_id
+    with desk.sessions() as s:
+        followers = set(s.scalars(select(Contact.email).join(Follower, Follower.contact_id == Contact.id)
+                                  .where(Follower.ticket_id == first.ticket_id)))
+    assert followers == set(people)  # not the requester, not staff, not our address; each once
