@@ -208,3 +208,29 @@ def test_a_huge_to_header_makes_every_customer_a_follower_once(desk):
         followers = set(s.scalars(select(Contact.email).join(Follower, Follower.contact_id == Contact.id)
                                   .where(Follower.ticket_id == first.ticket_id)))
     assert followers == set(people)  # not the requester, not staff, not our address; each once
+
+
+def test_a_ticket_opened_by_list_mail_is_assigned_without_mailing_the_agent(desk):
+    from core.accounts import add_user
+    from core.ai.provider import Triage, TriageOutcome
+    from core.ai.triage import apply_triage
+    from ingest import spool, worker
+
+    with desk.sessions() as s, s.begin():
+        add_user(s, "admin1@example.test", "admin", name="Admin")
+    tickets = []
+    for n, extra in ((1, "Precedence: bulk\r\n"), (2, "")):
+        stored = spool.put(desk.sessions, person_mail(n, extra=extra), "smtp", "ann@example.org",
+                           ("support@example.test",))
+        tickets.append(worker.process_one(desk.sessions, desk.settings, stored.id).received.ticket_id)
+    outcome = TriageOutcome(Triage(summary="Printer broken.", category="technical", priority="medium", skills=[],
+                                    notes=[]),
+                            "offline")
+    for ticket_id in tickets:
+        with desk.sessions() as s, s.begin():
+            apply_triage(s, desk.settings, ticket_id, outcome)
+    with desk.sessions() as s:
+        assigned = s.execute(select(Ticket.id, Ticket.assignee_id).order_by(Ticket.id)).all()
+        mailed = list(s.scalars(select(Outbox.ticket_id).where(Outbox.purpose == "assignment")))
+    assert all(assignee for _, assignee in assigned)
+    assert mailed == [tickets[1]]  # only the person's ticket mails its assignee
