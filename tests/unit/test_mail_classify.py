@@ -126,3 +126,26 @@ def test_dsn_wins_over_its_auto_submitted_header():
 def test_a_person_is_a_person():
     got = verdict(b"From: Ann <ann@example.org>\nTo: support@example.test\nSubject: Printer\n\nIt broke.\n")
     assert (got.kind, got.automatic, got.opens_ticket, got.reason, got.evidence) == (PERSON, False, True, "", ())
+
+
+def test_exchange_2003_ndr_without_a_report_part_is_a_delivery_report():
+    raw = (b"From: System Administrator <postmaster@mail.example.com>\nTo: support@example.test\n"
+           b"Subject: Undeliverable: [#12] We got your request\nContent-Type: multipart/mixed; boundary=b\n\n"
+           b"--b\nContent-Type: text/plain\n\nYour message did not reach some or all of the intended recipients.\n\n"
+           b"      Subject:  [#12] We got your request\n\nThe following recipient(s) could not be reached:\n\n"
+           b"      'john@example.com' on 3/12/2024 10:00 AM\n            The e-mail account does not exist.\n"
+           b"            <mail.example.com #5.1.1>\n\n--b\nContent-Type: message/rfc822\n\n"
+           b"From: support@example.test\nTo: john@example.com\nMessage-ID: <" + OURS.encode() + b">\n\nhi\n--b--\n")
+    got = verdict(raw)
+    assert (got.kind, got.failed_recipients, got.original_message_ids) == (DELIVERY_REPORT, ("john@example.com",),
+                                                                            (OURS,))
+
+
+def test_sendmail_bounce_forwarded_by_a_person_is_still_a_delivery_report():
+    raw = (b"From: Ann <ann@example.org>\nTo: support@example.test\nSubject: Fwd: Returned mail: see transcript\n\n"
+           b"---------- Forwarded message ---------\nFrom: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"
+           b"Subject: Returned mail: see transcript for details\n\n"
+           b"   ----- The following addresses had permanent fatal errors -----\n<bob@example.net>\n"
+           b"    (reason: 550 5.1.1 User unknown)\n")
+    got = verdict(raw)
+    assert (got.kind, got.failed_recipients) == (DELIVERY_REPORT, ("bob@example.net",))
