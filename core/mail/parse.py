@@ -572,7 +572,10 @@ def _uudecode(block: str) -> bytes | None:
 def parse_mail(raw: bytes) -> ParsedMail:
     """Parse raw RFC 5322 bytes. Raises MessageRejected only for limits (header size, depth, parts)."""
     check_limits(raw)
-    raw = repaired_multipart_headers(_readable_headers(raw))
+    repaired = repaired_multipart_headers(_readable_headers(raw))
+    if repaired is not raw:  # a repaired boundary may reveal nesting the first check could not see
+        check_limits(repaired)
+    raw = repaired
     try:
         msg = email.message_from_bytes(raw, policy=_POLICY)
         hints = _charset_hints(msg)
