@@ -20,8 +20,8 @@ from core.mail.classify import AUTO_REPLY, DELIVERY_REPORT, OUR_OWN_MAIL, Verdic
 from core.mail.parse import ParsedMail
 from core.mail.reply_text import visible_reply_text
 from core.errors import ParentStillSpooled
-from core.models import Attachment, Blob, Contact, Event, Follower, Message, RawMail, Ticket, aware, utcnow
-from core.routing import Route, route_mail, ticket_of_msgid
+from core.models import Attachment, Blob, Contact, Event, Message, RawMail, Ticket, aware, utcnow
+from core.routing import Route, route_mail
 
 log = logging.getLogger(__name__)
 UNKNOWN_SENDER = "unknown-sender@invalid"
