@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.db import insert_or_ignore
-from core.mail.classify import FEEDBACK_REPORT, Verdict, classify
+from core.mail.classify import FEEDBACK_REPORT, PERSON, Verdict, classify
 from core.mail.parse import ParsedMail
 from core.mail.tokens import loop_token
 from core.models import AutomaticMail, Contact, RawMail, Ticket
@@ -33,8 +33,15 @@ class SpooledMail(Protocol):
     raw: bytes
 
 
+# last_error of a spooled mail an admin put back in line as a person's mail (see treat_as_person).
+AS_PERSON = "as a person's mail: "
+
+
 def mail_verdict(settings: Settings, raw: SpooledMail, mail: ParsedMail) -> Verdict:
-    """classify() with what intake knows: our loop token, our addresses, the SMTP envelope sender."""
+    """classify() with what intake knows: our loop token, our addresses, the SMTP envelope sender;
+    a person's mail without asking when an admin said so."""
+    if getattr(raw, "last_error", "").startswith(AS_PERSON):
+        return Verdict(PERSON, (raw.last_error,))
     own = frozenset(a.lower() for a in settings.smtp.addresses)
     domain = settings.from_address.rpartition("@")[2]
     return classify(mail, raw.raw, envelope_from=raw.envelope_from if raw.door == "smtp" else None,
@@ -107,3 +114,16 @@ def recognised(session: Session, kind: str = "", unmatched_only: bool = False, l
 def raw_bytes(session: Session, raw_mail_id: int) -> bytes | None:
     """A spooled mail's bytes exactly as they came in (None when there is no such mail)."""
     return session.execute(select(RawMail.raw).where(RawMail.id == raw_mail_id)).scalar()
+
+
+def treat_as_person(session: Session, raw_mail_id: int, admin_email: str) -> bool:
+    """An admin's "this was a person after all" for a recognised automatic mail that joined no
+    ticket: its record goes and the mail goes back in line, to be received as a person's mail
+    (a ticket, an acknowledgement) by the intake worker. False when there is no such mail."""
+    gone = session.execute(delete(AutomaticMail).where(AutomaticMail.raw_mail_id == raw_mail_id,
+                                                       AutomaticMail.ticket_id.is_(None))).rowcount
+    if not gone:
+        return False
+    session.execute(update(RawMail).where(RawMail.id == raw_mail_id).values(
+        state="pending", attempts=0, processed_at=None, last_error=f"{AS_PERSON}{admin_email}"[:2000]))
+    return True

@@ -90,10 +90,11 @@ class Pending:
     envelope_to: str
     raw: bytes
     attempts: int
+    last_error: str = ""  # also what an admin asked for a requeued mail (core.automatic.AS_PERSON)
 
 
 _PENDING_COLUMNS = (RawMail.id, RawMail.door, RawMail.envelope_from, RawMail.envelope_to, RawMail.raw,
-                    RawMail.attempts)
+                    RawMail.attempts, RawMail.last_error)
 
 
 WAITING = "waiting: "  # last_error of a reply put back until the mail it answers is stored

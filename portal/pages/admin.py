@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
 admin_only = require_role("admin")
 NOTICES = {"saved": "Saved.", "replayed": "Mail put back in line.", "none": "Nothing to replay.",
-           "retried": "Job will run again shortly.", "not-dead": "That job is not dead (any more)."}
+           "retried": "Job will run again shortly.", "not-dead": "That job is not dead (any more).",
+           "as-person": "The mail is back in line as a person's: it opens a ticket within a few seconds."}
 
 
 def _back(path: str, notice: str) -> RedirectResponse:
@@ -129,7 +130,16 @@ def automatic_page(request: Request, kind: str = "", unmatched: str = "", user: 
                    session: Session = Depends(db)):
     kind = kind if kind in KINDS else ""
     return page(request, "admin/automatic.html", mails=automatic.recognised(session, kind, unmatched == "yes"),
-                kind=kind, kinds=KINDS[1:], unmatched=unmatched == "yes")
+                kind=kind, kinds=KINDS[1:], unmatched=unmatched == "yes", notice=_notice(request))
+
+
+@router.post("/automatic/{raw_id}/open-ticket")
+def open_ticket_from_automatic(raw_id: int, user: Contact = Depends(admin_only), _csrf: None = Depends(csrf_protect),
+                               session: Session = Depends(db)):
+    done = automatic.treat_as_person(session, raw_id, user.email)
+    session.commit()
+    log.info("admin %s: raw_mail %s is a person's mail after all (%s)", user.id, raw_id, "requeued" if done else "no-op")
+    return _back("/admin/automatic", "as-person" if done else "none")
 
 
 @router.get("/mail/{raw_id}/raw")

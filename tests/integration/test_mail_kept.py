@@ -10,7 +10,7 @@ import time
 from sqlalchemy import func, select
 
 from core.models import AutomaticMail, Contact, Event, Message, Outbox, RawMail, Ticket
-from tests.integration.test_agent_pages import HTML, app, signed_in  # noqa: F401 (fixture)
+from tests.integration.test_agent_pages import HTML, app, post_form, signed_in  # noqa: F401 (fixture)
 from tests.support.automatic_mail import arf_report, hotmail_complaint, ses_notification, vacation_reply
 from tests.support.server import SmtpDoor
 
@@ -234,3 +234,28 @@ def test_a_ticket_opened_by_list_mail_is_assigned_without_mailing_the_agent(desk
         mailed = list(s.scalars(select(Outbox.ticket_id).where(Outbox.purpose == "assignment")))
     assert all(assignee for _, assignee in assigned)
     assert mailed == [tickets[1]]  # only the person's ticket mails its assignee
+
+
+def test_an_admin_turns_a_misjudged_automatic_mail_into_a_ticket(app, desk):  # noqa: F811
+    from ingest import worker
+
+    misjudged = crlf(vacation_reply("Out of office: who covers for you? My order is stuck", sender="gus@example.org",
+                                    msgid="<gus-1@example.org>"))
+    with SmtpDoor(desk) as door:
+        send(door.port, misjudged, sender="gus@example.org")
+        settle(desk)
+    assert count(desk, Ticket.id) == 0
+    with desk.sessions() as s:
+        raw_id = s.scalar(select(AutomaticMail.raw_mail_id))
+    admin = signed_in(app, desk, "boss@example.test", "admin")
+    done = post_form(admin, "/admin/automatic", f"/admin/automatic/{raw_id}/open-ticket", {})
+    assert done.status_code == 303 and done.headers["location"].endswith("done=as-person")
+    worker.drain(desk.sessions, desk.settings)
+    with desk.sessions() as s:
+        ticket = s.scalar(select(Ticket))
+        acks = list(s.scalars(select(Outbox.rcpt_to).where(Outbox.purpose == "acknowledgement")))
+        assert s.scalar(select(func.count(AutomaticMail.id))) == 0
+        assert s.scalar(select(RawMail.state).where(RawMail.id == raw_id)) == "done"
+    assert ticket.subject.startswith("Out of office") and acks == ["gus@example.org"]
+    again = post_form(admin, "/admin/automatic", f"/admin/automatic/{raw_id}/open-ticket", {})
+    assert again.headers["location"].endswith("done=none")  # only once, and never for a mail on a ticket
