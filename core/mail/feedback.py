@@ -24,6 +24,7 @@ _HOTMAIL_RECIPIENT = re.compile(rb"^X-HmXmrOriginalRecipient[ \t]*:[ \t]*<?([^\s
 _HOTMAIL_SENDER = re.compile(r"@(\w+\.)*(hotmail|outlook|live|msn)\.\w+$", re.IGNORECASE)
 _COMPLAINT_SUBJECT = re.compile(r"^\s*complaint about message from\b", re.IGNORECASE)
 _SES_SENDER = re.compile(r"@(\w+\.)*(amazonses\.com|amazonaws\.com)$", re.IGNORECASE)
+_MAX_HEADER_BLOCK = 256 * 1024
 _SES_TYPES = {"bounce", "complaint", "delivery", "send", "reject", "deliverydelay", "open", "click",
               "rendering failure", "subscription"}
 
@@ -90,9 +91,9 @@ def _redacted(address: str) -> bool:
 def _enclosed_headers(mail: ParsedMail) -> list[bytes]:
     blocks = []
     for attachment in mail.attachments:
-        if attachment.content_type in _ENCLOSED:
-            data = attachment.data.replace(b"\r\n", b"\n")
-            blocks.append(data.split(b"\n\n", 1)[0])
+        if attachment.content_type in _ENCLOSED:  # its header block only (the body may be megabytes)
+            head = attachment.data[:_MAX_HEADER_BLOCK].replace(b"\r\n", b"\n")
+            blocks.append(head.split(b"\n\n", 1)[0])
     return blocks
 
 
