@@ -120,6 +120,13 @@ class IntakeSettings:
     autoreply_window_minutes: int = 60
     max_attempts: int = 3
     reopen_days: int = 0
+    parent_wait_seconds: float = 5.0
+    sender_auth: bool = True
+    dns_servers: tuple[str, ...] = ()
+    dns_timeout_seconds: float = 2.0
+    trusted_authserv_ids: tuple[str, ...] = ()
+    hold_unverified: bool = False
+    max_followers: int = 50
 
 
 @dataclass(frozen=True)

@@ -1,89 +1,53 @@
-"""The people a mail was also addressed to become the ticket's followers — in a few statements
-per mail, whatever the number of addresses (a 5,000-address To: is a handful of statements, not
-10,000 round trips), so intake stays linear in the size of the header."""
+"""A ticket's followers, as agents manage them: who else receives its mail and may read it."""
 from __future__ import annotations
 
-from typing import Iterable
-
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from core.db import dialect_insert, is_postgresql
-from core.models import Contact, Follower, utcnow
-
-_CHUNK = 500  # addresses per IN list / executemany batch (SQLite)
-
-_KNOWN = select(Contact.email, Contact.id, Contact.role).where(Contact.email.in_(bindparam("emails", expanding=True)))
-_PRESENT = select(Follower.contact_id).where(Follower.ticket_id == bindparam("ticket_id"),
-                                             Follower.contact_id.in_(bindparam("ids", expanding=True)))
-# PostgreSQL: one statement per list, the list as one array parameter.
-_PG_KNOWN = text("SELECT email, id, role FROM contact WHERE email = ANY(:emails)")
-# Columns a migration adds to an existing table have server defaults, so naming these is enough.
-_PG_NEW_CONTACTS = text("INSERT INTO contact (email, name, role, active, undeliverable, created_at) "
-                        "SELECT e, '', 'customer', true, false, :now FROM unnest(CAST(:emails AS text[])) AS e "
-                        "ORDER BY e ON CONFLICT (email) DO NOTHING")
-_PG_NEW_FOLLOWERS = text("INSERT INTO follower (ticket_id, contact_id) SELECT :ticket_id, c "
-                         "FROM unnest(CAST(:ids AS integer[])) AS c ON CONFLICT DO NOTHING")
-_PG_PRESENT = text("SELECT contact_id FROM follower WHERE ticket_id = :ticket_id AND contact_id = ANY(:ids)")
+from core.accounts import InvalidInput, normalise_email
+from core.db import insert_or_ignore, insert_row
+from core.models import Contact, Event, Follower, Ticket, utcnow
+from core.tickets import contact_for
 
 
-def _chunks(items: list, size: int = _CHUNK) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+class FollowerLimit(InvalidInput):
+    """The ticket has [intake] max_followers already."""
 
 
-def _contacts(session: Session, addresses: list[str]) -> dict[str, tuple[int, str]]:
-    """{address: (contact id, role)} for the known ones."""
-    conn = session.connection()
-    if is_postgresql(session.get_bind()):
-        return {email: (cid, role) for email, cid, role in conn.execute(_PG_KNOWN, {"emails": addresses})}
-    found: dict[str, tuple[int, str]] = {}
-    for chunk in _chunks(addresses):
-        found.update((email, (cid, role)) for email, cid, role in conn.execute(_KNOWN, {"emails": chunk}))
-    return found
+def followers_of(session: Session, ticket_id: int) -> list[Contact]:
+    return list(session.scalars(select(Contact).join(Follower, Follower.contact_id == Contact.id)
+                                .where(Follower.ticket_id == ticket_id).order_by(Contact.email)))
 
 
-def ensure_contacts(session: Session, addresses: list[str]) -> dict[str, tuple[int, str]]:
-    """Every address as a contact (new ones as customers, in address order so concurrent intakes
-    lock them in one order); returns {address: (id, role)}."""
-    known = _contacts(session, addresses)
-    missing = sorted(set(addresses) - known.keys())
-    if not missing:
-        return known
-    conn = session.connection()
-    if is_postgresql(session.get_bind()):  # one statement, the list as one array parameter
-        conn.execute(_PG_NEW_CONTACTS, {"emails": missing, "now": utcnow()})
-    else:  # in-process: executemany costs no round trips
-        insert = dialect_insert(session)(Contact.__table__).on_conflict_do_nothing(index_elements=["email"])
-        conn.execute(insert, [{"email": a, "name": "", "role": "customer", "active": True, "undeliverable": False}
-                              for a in missing])
-    known.update(_contacts(session, missing))
-    return known
+def add_follower(session: Session, ticket: Ticket, address: str, agent: Contact, limit: int, name: str = "") -> Contact:
+    """Add a person (created as a customer contact if new); the requester and staff are never followers."""
+    contact = contact_for(session, normalise_email(address), name)
+    if contact.id == ticket.requester_id:
+        raise InvalidInput(f"{contact.email} is the requester of ticket #{ticket.id}.")
+    if contact.role != "customer":
+        raise InvalidInput(f"{contact.email} is staff and sees every ticket already.")
+    if session.get(Follower, (ticket.id, contact.id)) is not None:
+        return contact
+    count = session.scalar(select(func.count()).select_from(Follower).where(Follower.ticket_id == ticket.id))
+    if count >= limit:
+        raise FollowerLimit(f"Ticket #{ticket.id} has {limit} followers already (the limit).")
+    insert_or_ignore(session, Follower, ("ticket_id", "contact_id"), {"ticket_id": ticket.id, "contact_id": contact.id})
+    _history(session, ticket.id, agent.id, "follower-added", contact.email)
+    return contact
 
 
-def add_followers(session: Session, ticket_id: int, addresses: Iterable[str], skip_ids: set[int]) -> int:
-    """Make the customers among these addresses followers of the ticket (not those in skip_ids:
-    the requester and the sender); returns how many were added."""
-    addresses = list(dict.fromkeys(a.strip().lower() for a in addresses if a.strip()))
-    if not addresses:
-        return 0
-    contacts = ensure_contacts(session, addresses)
-    wanted = list(dict.fromkeys(cid for cid, role in (contacts[a] for a in addresses if a in contacts)
-                                if role == "customer" and cid not in skip_ids))
-    if not wanted:
-        return 0
-    conn = session.connection()
-    present: set[int] = set()
-    if is_postgresql(session.get_bind()):
-        present.update(conn.execute(_PG_PRESENT, {"ticket_id": ticket_id, "ids": wanted}).scalars())
-    else:
-        for chunk in _chunks(wanted):
-            present.update(conn.execute(_PRESENT, {"ticket_id": ticket_id, "ids": chunk}).scalars())
-    new = [cid for cid in wanted if cid not in present]
-    if new and is_postgresql(session.get_bind()):
-        conn.execute(_PG_NEW_FOLLOWERS, {"ticket_id": ticket_id, "ids": new})
-    elif new:
-        insert = dialect_insert(session)(Follower.__table__).on_conflict_do_nothing(
-            index_elements=["ticket_id", "contact_id"])
-        conn.execute(insert, [{"ticket_id": ticket_id, "contact_id": cid} for cid in new])
-    return len(new)
+def remove_follower(session: Session, ticket: Ticket, address: str, agent: Contact) -> bool:
+    """Remove a follower; False when that address does not follow the ticket."""
+    contact = session.scalar(select(Contact).where(Contact.email == address.strip().lower()))
+    if contact is None:
+        return False
+    gone = session.execute(delete(Follower).where(Follower.ticket_id == ticket.id,
+                                                  Follower.contact_id == contact.id)).rowcount
+    if gone:
+        _history(session, ticket.id, agent.id, "follower-removed", contact.email)
+    return bool(gone)
+
+
+def _history(session: Session, ticket_id: int, actor_id: int, kind: str, address: str) -> None:
+    insert_row(session, Event, {"ticket_id": ticket_id, "kind": kind, "field": "followers", "new_value": address,
+                                "source": "agent", "actor_id": actor_id, "created_at": utcnow()})

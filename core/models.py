@@ -142,6 +142,12 @@ class RawMail(Base):
     received_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
     processed_at: Mapped[Optional[datetime]] = mapped_column(Stamp)
     message_id: Mapped[Optional[str]] = mapped_column(String(998), index=True)  # as the door read it
+    peer_ip: Mapped[str] = mapped_column(String(64), default="", server_default="")  # SMTP client (SPF)
+    helo: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    # A reply held until the mail it answers (waiting_for) is stored, or held_until at the latest.
+    held_until: Mapped[Optional[datetime]] = mapped_column(Stamp)
+    waiting_for: Mapped[Optional[str]] = mapped_column(String(998), index=True)
+    approved_by: Mapped[Optional[int]] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))  # held, then approved
     # A different mail under a Message-ID an earlier raw_mail has: kept as its own mail, the reuse noted.
     reuses_message_id_of: Mapped[Optional[int]] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
 

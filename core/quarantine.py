@@ -40,3 +40,27 @@ def requeue(session: Session, ids: list[int] | None = None) -> int:
     if ids is not None:
         stmt = stmt.where(RawMail.id.in_(ids))
     return session.execute(stmt.values(state="pending", attempts=0, processed_at=None)).rowcount or 0
+
+
+UNVERIFIED = "held for approval: "  # last_error of a mail kept for an agent ([intake] hold_unverified)
+
+
+def held_for_approval(session: Session, limit: int = 200) -> list[HeldMail]:
+    """Mails that claim a ticket but whose sender could not be verified, newest first."""
+    return [m for m in quarantined(session, limit) if m.error.startswith(UNVERIFIED)]
+
+
+def approve(session: Session, raw_id: int, agent_id: int) -> bool:
+    """An agent vouches for a held mail's sender: it is processed again as trusted."""
+    stmt = (update(RawMail).where(RawMail.id == raw_id, RawMail.state == "quarantined",
+                                  RawMail.last_error.startswith(UNVERIFIED))
+            .values(state="pending", attempts=0, processed_at=None, approved_by=agent_id))
+    return bool(session.execute(stmt).rowcount)
+
+
+def reject(session: Session, raw_id: int) -> bool:
+    """An agent declines a held mail: it stays quarantined (bytes kept) and leaves the approval list."""
+    stmt = (update(RawMail).where(RawMail.id == raw_id, RawMail.state == "quarantined",
+                                  RawMail.last_error.startswith(UNVERIFIED))
+            .values(last_error=func.replace(RawMail.last_error, UNVERIFIED, "declined by an agent: ")))
+    return bool(session.execute(stmt).rowcount)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,15 +14,18 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core import automatic, followers, jobs, notify
+from core import automatic, followers_from_mail, jobs, notify
 from core.config import Settings
 from core.db import insert_or_ignore, insert_row
 from core.mail.classify import AUTO_REPLY, DELIVERY_REPORT, OUR_OWN_MAIL, Verdict
 from core.mail.parse import ParsedMail
 from core.mail.reply_text import visible_reply_text
-from core.errors import ParentStillSpooled
-from core.models import Attachment, Blob, Contact, Event, Message, RawMail, Ticket, aware, utcnow
-from core.routing import Route, route_mail
+from core.merge import merge_tickets
+from core.models import Attachment, Blob, Contact, Event, Message, Ticket, aware, utcnow
+from core.reference_graph import index_references, parent_in_spool, release_replies_waiting_for
+from core.routing import Route, is_member, load_ticket, route_mail
+from core.sender_auth import NO_VERDICT, AuthVerdict
+from core.trust import Trust, sender_trust
 
 log = logging.getLogger(__name__)
 UNKNOWN_SENDER = "unknown-sender@invalid"
@@ -35,6 +39,8 @@ class Received:
     created: bool
     acknowledged: bool
     automatic: str
+    held_for: str = ""  # not stored yet: waits for the mail with this Message-ID, still in the spool
+    unverified: str = ""  # not stored: held for an agent's approval ([intake] hold_unverified), and why
 
 
 class SpooledMail(Protocol):
@@ -44,6 +50,8 @@ class SpooledMail(Protocol):
     envelope_from: str
     envelope_to: str
     raw: bytes
+    held: bool  # it waited for its original once already: it does not wait again
+    approved: bool  # held as unverified, then approved by an agent
 
 
 @dataclass(frozen=True)
@@ -141,32 +149,47 @@ def _store_blob(session: Session, data: bytes) -> str:
     return sha
 
 
-def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: ParsedMail) -> Received:
+def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: ParsedMail,
+                 auth: AuthVerdict = NO_VERDICT) -> Received:
     """Store an inbound mail on the ticket it answers, or open a ticket and acknowledge it."""
     own = frozenset(a.lower() for a in settings.smtp.addresses)
     verdict = automatic.mail_verdict(settings, raw, mail)  # what the mail is: decided once, here
     reason = verdict.reason
     sender = sender_for(session, sender_address(raw, mail), mail.from_name)
     if not verdict.opens_ticket:  # reports, auto-replies, our own mail: join a ticket or none
-        return _receive_automatic(session, settings, raw, mail, sender, verdict)
+        return _receive_automatic(session, settings, raw, mail, sender, verdict, auth)
+    trust = Trust(True) if raw.approved else sender_trust(auth, sender.email, raw.envelope_from)
     recipients = tuple(dict.fromkeys([*filter(None, raw.envelope_to.split(",")), *mail.to, *mail.cc]))
-    route = route_mail(session, settings.web.secret_key, mail, sender, recipients)
-    if route.ticket is None:
-        _unless_parent_spooled(session, raw, mail)
+    route = route_mail(session, settings.web.secret_key, mail, sender, recipients, trust.trusted, trust.why_not)
+    if route.ticket is None and route.mentions is None and not raw.held:
+        parent = parent_in_spool(session, raw.id, mail)
+        if parent is not None:  # its original is still in the spool: store that first
+            return Received(None, None, "held", False, False, "", held_for=parent)
+    if route.refused and not trust.trusted and settings.intake.hold_unverified \
+            and is_member(session, load_ticket(session, route.mentions), sender):
+        return Received(None, None, "unverified", False, False, "", unverified=route.refused)
     if route.ticket is not None and not reason and _closed_too_long(route.ticket, settings.intake.reopen_days):
         route = Route(None, "new", mentions=route.ticket.id)  # a follow-up long after closing: a new ticket
     created = route.ticket is None
     ticket = route.ticket or _open_ticket(session, mail, sender, route.mentions)
     message = _store_message(session, ticket, raw, mail, sender, route.matched_by, automatic=bool(reason),
-                             visible=mail.text if created else visible_reply_text(mail.text))
-    _add_followers(session, ticket, mail, own, sender)
+                             visible=mail.text if created else visible_reply_text(mail.text), auth=auth)
+    index_references(session, message.id, ticket.id, mail)
+    release_replies_waiting_for(session, mail.message_id)
+    if route.refused:
+        _note_refusal(session, ticket.id, route.mentions, route.refused)
+    _unify_conversation(session, ticket, route.also, sender)
+    if route.matched_by == "referenced-by" and isinstance(ticket, Ticket):
+        _adopt_original_subject(session, ticket, mail.subject)
+    if trust.trusted and sender.id == ticket.requester_id:
+        _add_followers(session, settings, ticket, mail, own, sender)
     if isinstance(ticket, Ticket):
         _reopen_on_reply(session, ticket, sender, automatic=bool(reason))
         _touch(session, ticket)
     if created or not reason:
         jobs.enqueue(session, "triage", ticket.id)  # a thread summary follows every human reply
     acknowledged = False
-    if created and not reason and sender.email != UNKNOWN_SENDER:
+    if created and not reason and sender.email != UNKNOWN_SENDER and not auth.failed:
         acknowledged = notify.queue_acknowledgement(session, settings, ticket, message, sender)
     log.info("mail %s stored on ticket %s (%s)%s", mail.message_id or "-", ticket.id, route.matched_by,
              f", automatic: {reason}" if reason else "",
@@ -174,21 +197,41 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
     return Received(ticket.id, message.id, route.matched_by, created, acknowledged, reason)
 
 
-_SPOOLED_PARENT = (select(RawMail.message_id).where(RawMail.message_id.in_(bindparam("keys", expanding=True)),
-                                                   RawMail.state == "pending", RawMail.id != bindparam("self_id"))
-                   .limit(1))
+_REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|vs|antw|odp|ref|fw|fwd|wg|tr)\s*(\[\d+\])?\s*:", re.IGNORECASE)
 
 
-def _unless_parent_spooled(session: Session, raw: SpooledMail, mail: ParsedMail) -> None:
-    """Raise ParentStillSpooled when a mail this one answers is in the spool, not yet stored:
-    threading must not depend on the order in which mails arrive or workers finish."""
-    ids = (*mail.in_reply_to, *mail.references)
-    if not ids:
+def _adopt_original_subject(session: Session, ticket: Ticket, subject: str) -> None:
+    """A ticket opened by a reply ("Re: …") takes the subject of the original once that arrives."""
+    if not subject or not _REPLY_PREFIX.match(ticket.subject) or _REPLY_PREFIX.match(subject):
         return
-    waiting = session.connection().execute(
-        _SPOOLED_PARENT, {"keys": list(dict.fromkeys(ids)), "self_id": raw.id}).scalar()
-    if waiting is not None:
-        raise ParentStillSpooled(waiting)
+    insert_row(session, Event, {"ticket_id": ticket.id, "kind": "subject", "field": "subject",
+                                "old_value": ticket.subject, "new_value": subject[:998],
+                                "source": "rule", "created_at": utcnow()})
+    ticket.subject = subject[:998]
+
+
+def _note_refusal(session: Session, ticket_id: int, named: int | None, why: str) -> None:
+    """History on both tickets: why a mail that named a ticket opened another one."""
+    insert_row(session, Event, {"ticket_id": ticket_id, "kind": "not-joined", "new_value":
+                                f"named ticket #{named}; {why}", "source": "rule", "created_at": utcnow()})
+    if named is not None and named != ticket_id:
+        insert_row(session, Event, {"ticket_id": named, "kind": "not-joined", "new_value":
+                                    f"a mail naming this ticket went to #{ticket_id}: {why}", "source": "rule",
+                                    "created_at": utcnow()})
+
+
+def _unify_conversation(session: Session, ticket: Ticket | OpenedTicket, others: tuple[int, ...],
+                        sender: Sender) -> None:
+    """A mail linking tickets opened for one conversation merges the later ones into the earliest,
+    but never across two requesters, and only when the sender belongs on each of them."""
+    for other_id in others:
+        other = load_ticket(session, other_id)
+        if other is None or other.id == ticket.id or other.merged_into_id is not None:
+            continue
+        if other.requester_id != ticket.requester_id or not is_member(session, other, sender):
+            continue
+        first, later = sorted((ticket.id, other.id))
+        merge_tickets(session, later, first, "one conversation (reference graph)", source="rule")
 
 
 _TOUCH = update(Ticket).where(Ticket.id == bindparam("ticket_id")).values(updated_at=bindparam("at"))
@@ -203,13 +246,15 @@ def _touch(session: Session, ticket: Ticket) -> None:
 
 
 def _store_message(session: Session, ticket: Ticket | OpenedTicket, raw: SpooledMail, mail: ParsedMail,
-                   sender: Sender, matched_by: str, automatic: bool, visible: str) -> StoredMessage:
+                   sender: Sender, matched_by: str, automatic: bool, visible: str,
+                   auth: AuthVerdict = NO_VERDICT) -> StoredMessage:
     message_id = insert_row(session, Message, {
         "ticket_id": ticket.id, "kind": "mail", "direction": "in", "author_id": sender.id,
         "from_address": mail.from_address or raw.envelope_from, "subject": mail.subject,
         "message_id": mail.message_id or None, "in_reply_to": " ".join(mail.in_reply_to),
         "references": " ".join(mail.references), "body_text": mail.text, "visible_text": visible,
-        "body_html": mail.html, "raw_mail_id": raw.id, "matched_by": matched_by, "automatic": automatic})
+        "body_html": mail.html, "raw_mail_id": raw.id, "matched_by": matched_by, "automatic": automatic,
+        "auth_dkim": auth.dkim, "auth_spf": auth.spf, "auth_dmarc": auth.dmarc})
     for att in mail.attachments:
         insert_row(session, Attachment, {
             "message_id": message_id, "filename": att.filename[:500], "content_type": att.content_type[:200],
@@ -221,23 +266,27 @@ def _store_message(session: Session, ticket: Ticket | OpenedTicket, raw: Spooled
 
 
 def _receive_automatic(session: Session, settings: Settings, raw: SpooledMail, mail: ParsedMail, sender: Sender,
-                       verdict: Verdict) -> Received:
+                       verdict: Verdict, auth: AuthVerdict = NO_VERDICT) -> Received:
     """Automatic mail (see core.automatic): stop mailing the addresses it reports dead or complaining,
     attach it to the ticket it concerns as an automatic event, never open a ticket, never answer."""
     marked = automatic.stop_mailing(session, settings, verdict)
     ticket = automatic.ticket_it_concerns(session, settings, verdict)
     if ticket is None and verdict.kind in (AUTO_REPLY, OUR_OWN_MAIL):  # they answer like people: route them so
+        trust = Trust(True) if raw.approved else sender_trust(auth, sender.email, raw.envelope_from)
         recipients = tuple(dict.fromkeys([*filter(None, raw.envelope_to.split(",")), *mail.to, *mail.cc]))
-        ticket = route_mail(session, settings.web.secret_key, mail, sender, recipients).ticket
-        if ticket is None:
-            _unless_parent_spooled(session, raw, mail)
+        ticket = route_mail(session, settings.web.secret_key, mail, sender, recipients, trust.trusted,
+                            trust.why_not).ticket
+        parent = None if ticket is not None or raw.held else parent_in_spool(session, raw.id, mail)
+        if parent is not None:  # the mail it answers is still in the spool: store that first
+            return Received(None, None, "held", False, False, "", held_for=parent)
     matched_by = "bounce" if verdict.kind == DELIVERY_REPORT else verdict.kind
     if ticket is None:
         automatic.record_automatic(session, raw, mail, verdict, None, None, marked)
         log.info("%s %s (%s) matches no ticket; kept with its bytes for admins", verdict.kind,
                  mail.message_id or "-", verdict.reason, extra={"raw_mail_id": raw.id, "door": raw.door})
         return Received(None, None, matched_by, False, False, verdict.reason)
-    message = _store_message(session, ticket, raw, mail, sender, matched_by, automatic=True, visible=mail.text)
+    message = _store_message(session, ticket, raw, mail, sender, matched_by, automatic=True, visible=mail.text,
+                             auth=auth)
     automatic.record_automatic(session, raw, mail, verdict, ticket.id, message.id, marked)
     if verdict.kind == DELIVERY_REPORT:
         session.add(Event(ticket_id=ticket.id, kind="bounce", field="recipient",
@@ -277,12 +326,14 @@ def _open_ticket(session: Session, mail: ParsedMail, requester: Sender, mentions
     return OpenedTicket(ticket_id, reference, subject, requester.id)
 
 
-def _add_followers(session: Session, ticket: Ticket | OpenedTicket, mail: ParsedMail, own: frozenset[str],
-                   sender: Sender) -> None:
+def _add_followers(session: Session, settings: Settings, ticket: Ticket | OpenedTicket, mail: ParsedMail,
+                   own: frozenset[str], sender: Sender) -> None:
+    """The requester's To/Cc become followers (the caller checked the mail is trusted), up to
+    [intake] max_followers; the rest are noted in the history, not added (a few statements, any size)."""
     addresses = [a for a in dict.fromkeys((*mail.to, *mail.cc)) if not is_support_address(a, own)]
-    if followers.add_followers(session, ticket.id, addresses, {ticket.requester_id, sender.id}) and \
-            isinstance(ticket, Ticket):
-        session.expire(ticket, ["followers"])  # written past the unit of work (a few statements, any size)
+    if followers_from_mail.add_followers(session, ticket.id, addresses, {ticket.requester_id, sender.id},
+                                         settings.intake.max_followers) and isinstance(ticket, Ticket):
+        session.expire(ticket, ["followers"])  # written past the unit of work
 
 
 def _reopen_on_reply(session: Session, ticket: Ticket, sender: Sender, automatic: bool) -> None:

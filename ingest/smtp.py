@@ -48,7 +48,7 @@ class SupportInbox:
         try:
             stored = await asyncio.get_running_loop().run_in_executor(
                 None, spool.put, self.sessions, raw, "smtp", envelope.mail_from or "",
-                tuple(a.lower() for a in envelope.rcpt_tos))
+                tuple(a.lower() for a in envelope.rcpt_tos), _peer_ip(session), session.host_name or "")
         except Exception:
             log.exception("could not spool a mail from %s", envelope.mail_from)
             return TEMPFAIL
@@ -59,6 +59,12 @@ class SupportInbox:
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error: %s: %s", type(error).__name__, error)
         return TEMPFAIL
+
+
+def _peer_ip(session: SmtpSession) -> str:
+    """The client's IP address (for SPF), '' when the transport has none."""
+    peer = session.peer
+    return str(peer[0]) if isinstance(peer, tuple) and peer else ""
 
 
 class _LongLineSMTP(SMTP):

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import insert_or_ignore, skip_locked
@@ -49,7 +50,7 @@ _NOTE_REUSE = (update(RawMail).where(RawMail.id == bindparam("raw_id")).values(r
 
 
 def put(sessions: sessionmaker[Session], raw: bytes, door: str, envelope_from: str = "",
-        envelope_to: tuple[str, ...] = ()) -> Spooled:
+        envelope_to: tuple[str, ...] = (), peer_ip: str = "", helo: str = "") -> Spooled:
     """Store the bytes durably (committed) and say whether this mail was already here."""
     msgid = spooled_message_id(raw)[:998]
     key = dedupe_key(raw)
@@ -57,7 +58,7 @@ def put(sessions: sessionmaker[Session], raw: bytes, door: str, envelope_from: s
         stored = insert_or_ignore(session, RawMail, ("dedupe_key",), {
             "dedupe_key": key, "message_id": msgid or None, "door": door, "envelope_from": envelope_from[:998],
             "envelope_to": ",".join(envelope_to), "raw": raw, "state": "pending", "attempts": 0,
-            "last_error": ""})
+            "last_error": "", "peer_ip": peer_ip[:64], "helo": helo[:255]})
         raw_id = session.connection().execute(_BY_KEY, {"key": key}).scalar_one()
         if stored and msgid:
             _note_reused_message_id(session, raw_id, msgid, door)
@@ -90,18 +91,24 @@ class Pending:
     envelope_to: str
     raw: bytes
     attempts: int
+    peer_ip: str
+    helo: str
+    held: bool  # it was held for its original once: it does not wait again
+    approved: bool  # held as unverified, then approved by an agent: its sender is believed
     last_error: str = ""  # also what an admin asked for a requeued mail (core.automatic.AS_PERSON)
 
 
 _PENDING_COLUMNS = (RawMail.id, RawMail.door, RawMail.envelope_from, RawMail.envelope_to, RawMail.raw,
-                    RawMail.attempts, RawMail.last_error)
+                    RawMail.attempts, RawMail.peer_ip, RawMail.helo, RawMail.held_until.is_not(None),
+                    RawMail.approved_by.is_not(None), RawMail.last_error)
 
 
-WAITING = "waiting: "  # last_error of a reply put back until the mail it answers is stored
-# Oldest first, but replies put back to wait for their original after the others: a run of them
-# at the head of the spool must not keep the originals they wait for from being claimed.
-_OLDEST_PENDING = (select(*_PENDING_COLUMNS).where(RawMail.state == "pending")
-                   .order_by(RawMail.last_error.startswith(WAITING), RawMail.id).limit(bindparam("limit")))
+# Oldest first, skipping replies held for their original until it is stored or their wait ends:
+# held rows are never claimed only to be put back, so they cannot crowd out the mail they wait for.
+_OLDEST_PENDING = (select(*_PENDING_COLUMNS)
+                   .where(RawMail.state == "pending",
+                          or_(RawMail.held_until.is_(None), RawMail.held_until <= bindparam("now")))
+                   .order_by(RawMail.id).limit(bindparam("limit")))
 _STILL_PENDING = select(RawMail.id).where(RawMail.id.in_(bindparam("ids", expanding=True)),
                                           RawMail.state == "pending")
 
@@ -109,7 +116,7 @@ _STILL_PENDING = select(RawMail.id).where(RawMail.id.in_(bindparam("ids", expand
 def claim(session: Session, limit: int) -> list[Pending]:
     """Pending mails, oldest first, locked for this transaction (skipped by other workers on PostgreSQL;
     on SQLite the write lock taken at BEGIN IMMEDIATE already serialises workers)."""
-    rows = session.connection().execute(skip_locked(session, _OLDEST_PENDING), {"limit": limit})
+    rows = session.connection().execute(skip_locked(session, _OLDEST_PENDING), {"limit": limit, "now": utcnow()})
     return [Pending(*row) for row in rows]
 
 
@@ -131,7 +138,10 @@ def claim_one(session: Session, raw_id: int) -> Pending | None:
 
 _SETTLE = (update(RawMail).where(RawMail.id == bindparam("raw_id"))
            .values(state=bindparam("new_state"), attempts=bindparam("new_attempts"),
-                   last_error=bindparam("error"), processed_at=bindparam("at"))
+                   last_error=bindparam("error"), processed_at=bindparam("at"),
+                   held_until=func.coalesce(bindparam("hold", type_=RawMail.held_until.type), RawMail.held_until),
+                   waiting_for=func.coalesce(bindparam("waiting", type_=RawMail.waiting_for.type),
+                                             RawMail.waiting_for))
            .execution_options(synchronize_session=False))
 
 
@@ -143,6 +153,8 @@ class Settled:
     state: str
     attempts: int
     error: str = ""
+    hold_until: datetime | None = None  # held for its original (state pending) until then
+    waiting_for: str | None = None
 
 
 def record(session: Session, settled: list[Settled]) -> None:
@@ -152,7 +164,8 @@ def record(session: Session, settled: list[Settled]) -> None:
     now = utcnow()
     session.connection().execute(_SETTLE, [
         {"raw_id": s.id, "new_state": s.state, "new_attempts": s.attempts, "error": s.error[:2000],
-         "at": None if s.state == "pending" else now} for s in settled])
+         "at": None if s.state == "pending" else now, "hold": s.hold_until,
+         "waiting": s.waiting_for[:998] if s.waiting_for else None} for s in settled])
     for s in settled:
         if s.state == "quarantined":
             MAILS.labels(s.door, "quarantined").inc()

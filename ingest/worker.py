@@ -16,11 +16,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import Settings
 from core.db import is_postgresql
-from core.errors import ParentStillSpooled, SenderError
+from core.errors import SenderError
 from core.mail.parse import ParsedMail, parse_mail
+from core.quarantine import UNVERIFIED
+from core.reference_graph import hold_deadline
+from core.sender_auth import NO_VERDICT, AuthVerdict
 from core.tickets import Received, add_senders, receive_mail
 from ingest import spool
-from ingest.spool import WAITING, Pending, Settled
+from ingest.sender_check import verdict_for
+from ingest.spool import Pending, Settled
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +42,15 @@ class _Parsed:
     row: Pending
     mail: ParsedMail | None
     error: Exception | None = None
+    auth: AuthVerdict = NO_VERDICT
 
 
-def _parse(row: Pending) -> _Parsed:
+def _parse(row: Pending, settings: Settings) -> _Parsed:
     try:
-        return _Parsed(row, parse_mail(row.raw))
+        mail = parse_mail(row.raw)
     except Exception as exc:  # a SenderError quarantines at once, anything else is retried
         return _Parsed(row, None, exc)
+    return _Parsed(row, mail, auth=verdict_for(settings, row, mail))
 
 
 def drain(sessions: sessionmaker[Session], settings: Settings, batch: int = 50,
@@ -69,10 +75,10 @@ def _drain_batch(sessions: sessionmaker[Session], settings: Settings, size: int)
     if is_postgresql(sessions.kw["bind"]):
         # Row locks (SKIP LOCKED) keep other workers off this batch while it is parsed and stored.
         with sessions() as session, session.begin():
-            return _process_batch(session, settings, [_parse(row) for row in spool.claim(session, size)])
+            return _process_batch(session, settings, [_parse(row, settings) for row in spool.claim(session, size)])
     with sessions() as session, session.begin():
         rows = spool.claim(session, size)
-    parsed = [_parse(row) for row in rows]  # outside the write lock
+    parsed = [_parse(row, settings) for row in rows]  # outside the write lock
     with sessions() as session, session.begin():
         alive = spool.still_pending(session, [row.id for row in rows])
         return _process_batch(session, settings, [p for p in parsed if p.row.id in alive])
@@ -105,8 +111,17 @@ def _process_batch(session: Session, settings: Settings, items: list[_Parsed]) -
 def _store(session: Session, settings: Settings, item: _Parsed) -> tuple[Settled, Outcome]:
     if item.error is not None:
         raise item.error
-    received = receive_mail(session, settings, item.row, item.mail)
-    return Settled(item.row.id, item.row.door, "done", item.row.attempts + 1), Outcome(item.row.id, received)
+    row = item.row
+    received = receive_mail(session, settings, row, item.mail, item.auth)
+    if received.held_for:  # not a failure: its turn comes when the mail it answers is stored
+        log.info("raw_mail %s waits for <%s>, the mail it answers, still in the spool", row.id, received.held_for)
+        return (Settled(row.id, row.door, "pending", row.attempts, f"waiting for <{received.held_for}>",
+                        hold_until=hold_deadline(settings.intake.parent_wait_seconds), waiting_for=received.held_for),
+                Outcome(row.id, received))
+    if received.unverified:  # an agent decides: approved from the quarantine, or left there
+        log.info("raw_mail %s held for approval: %s", row.id, received.unverified)
+        return _quarantine(row, row.attempts + 1, f"{UNVERIFIED}{received.unverified}")
+    return Settled(row.id, row.door, "done", row.attempts + 1), Outcome(row.id, received)
 
 
 def _store_alone(session: Session, settings: Settings, item: _Parsed) -> tuple[Settled, Outcome]:
@@ -116,9 +131,6 @@ def _store_alone(session: Session, settings: Settings, item: _Parsed) -> tuple[S
     try:
         with session.begin_nested():
             return _store(session, settings, item)
-    except ParentStillSpooled as exc:  # not a failure: its turn comes after the mail it answers
-        log.info("raw_mail %s: %s", row.id, exc)
-        return Settled(row.id, row.door, "pending", row.attempts, f"{WAITING}{exc}"), Outcome(row.id, None, str(exc))
     except SenderError as exc:  # the mail itself is at fault: no retry will help
         log.info("raw_mail %s quarantined: %s", row.id, exc)
         return _quarantine(row, attempts, str(exc))
@@ -142,6 +154,6 @@ def process_one(sessions: sessionmaker[Session], settings: Settings, raw_id: int
         row = spool.claim_one(session, raw_id)
         if row is None:
             return Outcome(raw_id, None)
-        settled, outcome = _store_alone(session, settings, _parse(row))
+        settled, outcome = _store_alone(session, settings, _parse(row, settings))
         spool.record(session, [settled])
         return outcome

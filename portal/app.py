@@ -22,7 +22,7 @@ from core.metrics import HTTP_SECONDS
 from core.mail.parse import SIGNATURE_TYPES
 from portal.api import auth as auth_api, tickets as tickets_api, users as users_api
 from portal.deps import ANON_COOKIE, new_anon_id
-from portal.pages import account, admin, agent, customer, ops, public
+from portal.pages import account, admin, agent, customer, ops, public, trust
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -83,7 +83,7 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
     app.state.templates.env.globals["SIGNATURE_TYPES"] = SIGNATURE_TYPES  # detached signatures show as "Signed"
     app.state.triage_provider = make_provider(settings.ai)
-    for module in (public, ops, account, customer, agent, admin, tickets_api, auth_api, users_api):
+    for module in (public, ops, account, customer, agent, trust, admin, tickets_api, auth_api, users_api):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     https = settings.base_url.startswith("https://")

@@ -12,11 +12,19 @@ from sqlalchemy import create_engine, text
 from core.config import Settings, load_settings
 from core.db import migrate
 from postdesk.bootstrap import Postdesk, bootstrap
+from tests.support.dns_server import StubDns
 from tests.support.sink import SmtpSink
 
 PG_ADMIN_URL = os.environ.get("POSTDESK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = (REPO.parent / "shared" / "corpus").resolve()
+
+
+# Sender authentication asks DNS on every mail at the SMTP door: in the tests it asks a stub on
+# loopback that knows no name (each test that needs records starts its own), never real DNS. The
+# variable reaches `postdesk` processes the tests start as well.
+_NO_DNS = StubDns().__enter__()
+os.environ["POSTDESK_INTAKE__DNS_SERVERS"] = _NO_DNS.address
 
 
 def _pg_schema_url(schema: str) -> str:
@@ -54,6 +62,7 @@ def make_settings(db_url: str, tmp_path: Path, **sections) -> Settings:
         "POSTDESK_OUTBOUND__OUTBOX_DIR": str(tmp_path / "outbox"),
         "POSTDESK_PATHS__VAR_DIR": str(tmp_path / "var"),
         "POSTDESK_WEB__SECRET_KEY": "test-secret-" + uuid.uuid4().hex,
+        "POSTDESK_INTAKE__DNS_SERVERS": _NO_DNS.address,
     })
     for name, values in sections.items():
         base = dataclasses.replace(base, **{name: dataclasses.replace(getattr(base, name), **values)})

@@ -2,7 +2,8 @@
 
 message_reference indexes every Message-ID a stored mail names (its own, In-Reply-To,
 References), so a mail finds its ticket whichever mail of a conversation came first.
-message.auth_* keep the DKIM/SPF/DMARC verdict of an inbound mail; ticket.merged_into_id
+raw_mail.peer_ip/helo keep what SPF needs; held_until/waiting_for bound a reply's
+wait for its original. message.auth_* keep the DKIM/SPF/DMARC verdict of an inbound mail; ticket.merged_into_id
 points at the ticket a merged one continues on; raw_mail.message_id lets intake see that a
 mail's parent is still in the spool, whatever key the spool deduplicates on.
 
@@ -46,7 +47,15 @@ def upgrade() -> None:
                                  ondelete="SET NULL")
     with op.batch_alter_table("raw_mail") as batch:
         batch.add_column(sa.Column("message_id", sa.String(998), nullable=True))
+        batch.add_column(sa.Column("peer_ip", sa.String(64), nullable=False, server_default=""))
+        batch.add_column(sa.Column("helo", sa.String(255), nullable=False, server_default=""))
+        batch.add_column(sa.Column("held_until", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("waiting_for", sa.String(998), nullable=True))
+        batch.add_column(sa.Column("approved_by", sa.Integer(), nullable=True))
+        batch.create_foreign_key("fk_raw_mail_approved_by_contact", "contact", ["approved_by"], ["id"],
+                                 ondelete="SET NULL")
     op.create_index("ix_raw_mail_message_id", "raw_mail", ["message_id"])
+    op.create_index("ix_raw_mail_waiting_for", "raw_mail", ["waiting_for"])
     # Index what is stored already: every message's own Message-ID and the ones it names.
     bind = op.get_bind()
     rows = bind.execute(sa.text('SELECT id, ticket_id, message_id, in_reply_to, "references" FROM message '
@@ -70,9 +79,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_raw_mail_waiting_for", table_name="raw_mail")
     op.drop_index("ix_raw_mail_message_id", table_name="raw_mail")
     with op.batch_alter_table("raw_mail") as batch:
-        batch.drop_column("message_id")
+        batch.drop_constraint("fk_raw_mail_approved_by_contact", type_="foreignkey")
+        for column in ("approved_by", "waiting_for", "held_until", "helo", "peer_ip", "message_id"):
+            batch.drop_column(column)
     with op.batch_alter_table("ticket") as batch:
         batch.drop_constraint("fk_ticket_merged_into_id_ticket", type_="foreignkey")
         batch.drop_column("merged_into_id")

@@ -66,7 +66,7 @@ def classify(mail: ParsedMail, raw: bytes, *, envelope_from: str | None = None, 
     `loop_value` our X-Postdesk-Loop token, `own_addresses` our support addresses."""
     return (_our_own_mail(mail, loop_value, own_addresses) or _provider_notification(mail)
             or _feedback_report(mail, raw) or _delivery_report(mail, raw) or _auto_reply(mail, raw, envelope_from)
-            or _list_mail(mail) or _system_mail(mail) or Verdict(PERSON))
+            or _list_mail(mail, envelope_from) or _system_mail(mail) or Verdict(PERSON))
 
 
 def _replied_to(mail: ParsedMail) -> tuple[str, ...]:
@@ -126,8 +126,8 @@ def _system_mail(mail: ParsedMail) -> Verdict | None:
     return Verdict(AUTO_REPLY, (evidence,), _replied_to(mail)) if evidence else None
 
 
-def _list_mail(mail: ParsedMail) -> Verdict | None:
-    evidence = list_evidence(mail)
+def _list_mail(mail: ParsedMail, envelope_from: str | None) -> Verdict | None:
+    evidence = list_evidence(mail, envelope_from)
     return Verdict(LIST_MAIL, (evidence,), _replied_to(mail)) if evidence else None
 
 

@@ -13,12 +13,12 @@ from typing import Annotated, Any, Callable, Coroutine, Iterator, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from core import throttle, workflow
+from core import followers, throttle, workflow
 from core.accounts import InvalidInput, normalise_email
 from core.ai.provider import ProviderError
 from core.config import Settings
@@ -325,5 +325,40 @@ def delete_ticket(ticket_id: TicketId, admin: Contact = Depends(require_role("ad
         raise HTTPException(404, f"No ticket #{ticket_id}.")
     with answering_domain_errors():
         workflow.delete_ticket(session, ticket, admin)
+    session.commit()
+    return Response(status_code=204)
+
+
+# ---- followers ------------------------------------------------------------------------------------
+
+class FollowerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Annotated[Text, Field(min_length=3, max_length=320)]
+    name: Annotated[Text, Field(max_length=200)] = ""
+
+
+@router.post("/{ticket_id}/followers", status_code=201, response_model=list[Person],
+             responses=_errors(400, 401, 403, 404, 413, 422))
+def add_ticket_follower(ticket_id: TicketId, body: FollowerIn, user: Contact = Depends(require_role(*STAFF)),
+                        _csrf: None = Depends(csrf_protect), session: Session = Depends(db),
+                        cfg: Settings = Depends(settings)) -> list[Person]:
+    """Staff add a follower: they receive the ticket's mail and may read it (at most [intake] max_followers)."""
+    ticket = _visible_or_404(session, user, ticket_id)
+    with answering_domain_errors():
+        followers.add_follower(session, ticket, body.email, user, cfg.intake.max_followers, body.name.strip())
+    session.commit()
+    return [Person(email=c.email, name=c.name) for c in followers.followers_of(session, ticket_id)]
+
+
+@router.delete("/{ticket_id}/followers/{email}", status_code=204, response_class=Response,
+               responses=_errors(401, 403, 404, 422))
+def remove_ticket_follower(ticket_id: TicketId, email: Annotated[str, Path(max_length=320)],
+                           user: Contact = Depends(require_role(*STAFF)), _csrf: None = Depends(csrf_protect),
+                           session: Session = Depends(db)) -> Response:
+    """Staff remove a follower; 404 when that address does not follow the ticket."""
+    ticket = _visible_or_404(session, user, ticket_id)
+    if not followers.remove_follower(session, ticket, email, user):
+        raise HTTPException(404, f"{email} does not follow ticket #{ticket_id}.")
     session.commit()
     return Response(status_code=204)

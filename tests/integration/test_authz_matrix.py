@@ -21,7 +21,7 @@ from fastapi.routing import iter_route_contexts
 
 from core import notify
 from core.accounts import add_user, hash_password
-from core.models import Contact, Job, RawMail, Ticket, utcnow
+from core.models import Contact, Follower, Job, RawMail, Ticket, utcnow
 from core.sessions import csrf_token, start_session
 from portal.deps import ANON_COOKIE
 from tests.integration.test_api_tickets import ROLES, World, make_world
@@ -30,7 +30,7 @@ ANON_ID = "matrix-anonymous-visitor"
 PASSWORD = "matrix password 1"
 DEFAULT_AT = {"ticket_id": "ticket_a", "attachment_id": "attachment_a", "token": "link_a",
               "user_id": "target_user", "contact_id": "target_user", "raw_id": "raw_mail", "job_id": "dead_job",
-              "path": "static_file"}
+              "path": "static_file", "email": "follower_email"}
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,12 @@ TABLE: list[Case] = [
     case("GET", "/agent/tickets/{ticket_id}/attachments/{attachment_id}", 401, 403, 403, 200, 200),
     case("GET", "/agent/tickets/{ticket_id}/attachments/{attachment_id}", 401, 403, 403, 404, 404, at=B_ATTACHMENT),
     case("GET", "/agent/stats",                      401, 403, 403, 200, 200),
+    case("POST", "/agent/tickets/{ticket_id}/followers", 401, 403, 403, 303, 303, form={"email": "fp{n}@example.org"}),
+    case("POST", "/agent/tickets/{ticket_id}/followers/remove", 401, 403, 403, 303, 303,
+         form={"email": "fp1@example.org"}),
+    case("GET", "/agent/held",                       401, 403, 403, 200, 200),
+    case("POST", "/agent/held/{raw_id}/approve",     401, 403, 403, 404, 404),
+    case("POST", "/agent/held/{raw_id}/reject",      401, 403, 403, 404, 404),
     # ---- the admin's pages
     case("GET", "/admin/users",                      401, 403, 403, 403, 200),
     case("POST", "/admin/users/{contact_id}",        401, 403, 403, 403, 303,
@@ -158,6 +164,8 @@ TABLE: list[Case] = [
     case("PATCH", "/api/tickets/{ticket_id}",        401, 404, 200, 200, 200, at=B_TICKET, json={"comment": "Hi"}),
     case("DELETE", "/api/tickets/{ticket_id}",       401, 403, 403, 403, 204, fresh_ticket=True),
     case("DELETE", "/api/tickets/{ticket_id}",       401, 403, 403, 403, 404, at=UNKNOWN_TICKET),
+    case("POST", "/api/tickets/{ticket_id}/followers", 401, 403, 403, 201, 201, json={"email": "fa{n}@example.org"}),
+    case("DELETE", "/api/tickets/{ticket_id}/followers/{email}", 401, 403, 403, 204, 404),
     # ---- JSON API: accounts and users
     case("POST", "/api/auth/register",               201, 201, 201, 201, 201,
          json={"email": "api{n}@example.org", "password": PASSWORD}),
@@ -201,7 +209,9 @@ def world(desk) -> World:
         w.extra = {"link_a": link.rsplit("/", 1)[1], "bad_token": "no-such-token", "target_user": target.id,
                    "raw_mail": raw.id, "dead_job": s.query(Job.id).filter_by(state="dead").scalar(),
                    "unknown_ticket": 999_999, "ticket_a": w.ticket_a, "ticket_b": w.ticket_b,
-                   "attachment_a": w.attachment_a, "static_file": "portal.css"}
+                   "attachment_a": w.attachment_a, "static_file": "portal.css",
+                   "follower_email": "fol@example.org"}
+        s.add(Follower(ticket_id=w.ticket_a, contact_id=add_user(s, "fol@example.org", "customer").id))
     with w.client:
         yield w
 
@@ -266,3 +276,26 @@ def test_every_role_gets_the_expected_status_on_every_route(world):
         if got != c.expect:
             wrong.append(f"{c}: expected {c.expect}, got {got}")
     assert not wrong, "statuses by role (" + ", ".join(ROLES) + "):\n" + "\n".join(wrong)
+
+
+# ---- followers: what following a ticket opens, and what it does not -------------------------------
+
+def test_a_follower_reads_and_comments_but_neither_edits_nor_manages(world):
+    """Customer B follows A's ticket: B reads it (page, API, attachments) and comments, but may not change
+    its fields, close it or manage its followers; once removed, B gets 404 again."""
+    a = world.ticket_a
+    with world.desk.sessions() as s, s.begin():
+        s.add(Follower(ticket_id=a, contact_id=world.user_ids["customer_b"]))
+    b = lambda method, path, **kw: world.call("customer_b", method, path, **kw).status_code  # noqa: E731
+    assert b("GET", f"/api/tickets/{a}") == 200
+    assert b("GET", f"/my/tickets/{a}") == 200
+    assert b("GET", f"/my/tickets/{a}/attachments/{world.attachment_a}") == 200
+    assert b("PATCH", f"/api/tickets/{a}", json={"priority": "low"}) == 403
+    assert b("POST", f"/api/tickets/{a}/followers", json={"email": "x@example.org"}) == 403
+    assert b("GET", f"/agent/tickets/{a}") == 403
+    assert world.call("agent", "DELETE", f"/api/tickets/{a}/followers/nobody@example.org").status_code == 404
+    shown = world.call("agent", "GET", f"/api/tickets/{a}").json()["followers"]
+    assert world.emails["customer_b"] in {f["email"] for f in shown}
+    assert world.call("agent", "DELETE", f"/api/tickets/{a}/followers/{world.emails['customer_b']}").status_code == 204
+    assert b("GET", f"/api/tickets/{a}") == 404
+    assert b("GET", f"/my/tickets/{a}") == 404

@@ -188,10 +188,14 @@ def test_a_signed_mail_shows_as_signed_not_with_its_signature_as_a_file(app, des
 
 
 def test_a_huge_to_header_makes_every_customer_a_follower_once(desk):
+    import dataclasses
+
     from core.accounts import add_user
     from core.models import Follower
     from ingest import spool, worker
 
+    desk = dataclasses.replace(desk, settings=dataclasses.replace(
+        desk.settings, intake=dataclasses.replace(desk.settings.intake, max_followers=1600)))
     with desk.sessions() as s, s.begin():
         add_user(s, "agent7@example.test", "agent", name="Agent")
     people = [f"person{i}@example{i % 7}.org" for i in range(1500)]
@@ -208,6 +212,24 @@ def test_a_huge_to_header_makes_every_customer_a_follower_once(desk):
         followers = set(s.scalars(select(Contact.email).join(Follower, Follower.contact_id == Contact.id)
                                   .where(Follower.ticket_id == first.ticket_id)))
     assert followers == set(people)  # not the requester, not staff, not our address; each once
+
+
+def test_past_the_follower_limit_the_rest_of_a_huge_to_is_noted(desk):
+    from core.models import Follower
+    from ingest import spool, worker
+
+    people = [f"person{i}@example.org" for i in range(300)]
+    raw = (f"From: Ann <ann@example.org>\r\nTo: support@example.test, {', '.join(people)}\r\nSubject: All\r\n"
+           f"Message-ID: <all@example.org>\r\n\r\nHello all.\r\n").encode()
+    stored = spool.put(desk.sessions, raw, "smtp", "ann@example.org", ("support@example.test",))
+    ticket_id = worker.process_one(desk.sessions, desk.settings, stored.id).received.ticket_id
+    limit = desk.settings.intake.max_followers
+    with desk.sessions() as s:
+        followers = set(s.scalars(select(Contact.email).join(Follower, Follower.contact_id == Contact.id)))
+        noted = list(s.scalars(select(Event.new_value).where(Event.ticket_id == ticket_id,
+                                                             Event.kind == "follower-limit").order_by(Event.id)))
+    assert followers == set(people[:limit])
+    assert noted == [f"{p} not added: {limit} followers already" for p in people[limit:]]
 
 
 def test_a_ticket_opened_by_list_mail_is_assigned_without_mailing_the_agent(desk):

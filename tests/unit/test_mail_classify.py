@@ -87,8 +87,10 @@ def test_auto_reply_headers(headers, evidence):
     assert (got.kind, got.reason) == (AUTO_REPLY, evidence)
 
 
-def test_null_envelope_sender_is_an_auto_reply():
-    assert verdict(vacation_reply("Re: Printer"), envelope_from="").reason == "null return path"
+def test_null_envelope_sender_alone_is_automatic_but_still_opens_a_ticket():
+    got = verdict(vacation_reply("Re: Printer"), envelope_from="")
+    assert (got.kind, got.reason, got.opens_ticket) == (LIST_MAIL, "null return path", True)
+    assert verdict(vacation_reply("Automatic reply: Printer"), envelope_from="").kind == AUTO_REPLY
 
 
 @pytest.mark.parametrize("subject", ["Absence request for Friday", "Re: Out of office hours support?",

@@ -1,0 +1,51 @@
+"""The reference graph kept for threading: which Message-IDs each stored mail names, and the
+replies in the spool held until the mail they answer is stored."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from core.mail.parse import ParsedMail
+from core.models import MessageReference, RawMail, utcnow
+
+MAX_REFERENCES = 100  # a References header naming more ancestors keeps the nearest ones
+
+_INSERT = MessageReference.__table__.insert()
+_RELEASE = (update(RawMail).where(RawMail.waiting_for == bindparam("msgid"), RawMail.state == "pending")
+            .values(held_until=bindparam("now")).execution_options(synchronize_session=False))
+_PENDING_PARENT = (select(RawMail.message_id).where(RawMail.message_id.in_(bindparam("ids", expanding=True)),
+                                                    RawMail.state == "pending", RawMail.id != bindparam("self_id"))
+                   .limit(1))
+
+
+def index_references(session: Session, message_id: int, ticket_id: int, mail: ParsedMail) -> None:
+    """Record the Message-IDs a stored mail names: itself, its parent(s), its other ancestors."""
+    rows, seen = [], set()
+    ancestors = mail.references[-MAX_REFERENCES:]
+    for kind, refs in (("self", (mail.message_id,)), ("parent", mail.in_reply_to), ("ancestor", ancestors)):
+        for ref in refs:
+            if ref and ref not in seen:
+                seen.add(ref)
+                rows.append({"message_id": message_id, "ticket_id": ticket_id, "ref": ref[:998], "kind": kind})
+    if rows:
+        session.connection().execute(_INSERT, rows)
+
+
+def release_replies_waiting_for(session: Session, msgid: str) -> None:
+    """The mail these held replies answer is stored now: let the worker take them at once."""
+    if msgid:
+        session.connection().execute(_RELEASE, {"msgid": msgid, "now": utcnow()})
+
+
+def parent_in_spool(session: Session, raw_id: int, mail: ParsedMail) -> str | None:
+    """The Message-ID of a mail this one answers that is in the spool but not stored yet."""
+    ids = list(dict.fromkeys((*mail.in_reply_to, *mail.references)))[-MAX_REFERENCES:]
+    if not ids:
+        return None
+    return session.connection().execute(_PENDING_PARENT, {"ids": ids, "self_id": raw_id}).scalar()
+
+
+def hold_deadline(wait_seconds: float):
+    return utcnow() + timedelta(seconds=max(wait_seconds, 0))
