@@ -1,5 +1,6 @@
 """Huge address headers: one mail whose To: names N people, through parse_mail and the whole intake
-(spool → worker → receive_mail → N followers), on SQLite and/or PostgreSQL.
+(spool → worker → receive_mail → followers up to [intake] max_followers, the rest noted), on
+SQLite and/or PostgreSQL.
 
     .venv/bin/python bench/huge_to.py [--n 5000] [--db sqlite|postgresql|both]
 

@@ -25,6 +25,9 @@ _PG_NEW_CONTACTS = text("INSERT INTO contact (email, name, role, active, undeliv
                         "ORDER BY e ON CONFLICT (email) DO NOTHING")
 _PG_NEW_FOLLOWERS = text("INSERT INTO follower (ticket_id, contact_id) SELECT :ticket_id, c "
                          "FROM unnest(CAST(:ids AS integer[])) AS c ON CONFLICT DO NOTHING")
+_PG_LIMIT_EVENTS = text("INSERT INTO event (ticket_id, kind, field, old_value, new_value, source, created_at) "
+                        "SELECT :ticket_id, 'follower-limit', '', '', v, 'rule', :now "
+                        "FROM unnest(CAST(:notes AS text[])) WITH ORDINALITY AS n(v, i) ORDER BY i")
 _PG_PRESENT = text("SELECT contact_id FROM follower WHERE ticket_id = :ticket_id AND contact_id = ANY(:ids)")
 
 
@@ -99,10 +102,12 @@ def add_followers(session: Session, ticket_id: int, addresses: Iterable[str], sk
         insert = dialect_insert(session)(Follower.__table__).on_conflict_do_nothing(
             index_elements=["ticket_id", "contact_id"])
         conn.execute(insert, [{"ticket_id": ticket_id, "contact_id": cid} for cid in added])
-    if refused:
+    notes = [f"{candidates[cid]} not added: {limit} followers already" for cid in refused]
+    if notes and is_postgresql(session.get_bind()):
+        conn.execute(_PG_LIMIT_EVENTS, {"ticket_id": ticket_id, "notes": notes, "now": utcnow()})
+    elif notes:
         now = utcnow()
         conn.execute(Event.__table__.insert(), [
             {"ticket_id": ticket_id, "kind": "follower-limit", "field": "", "old_value": "", "source": "rule",
-             "new_value": f"{candidates[cid]} not added: {limit} followers already", "created_at": now}
-            for cid in refused])
+             "new_value": note, "created_at": now} for note in notes])
     return len(added)
