@@ -17,6 +17,7 @@ run: $(VENV)/.installed
 	$(BIN)/postdesk serve
 
 test: $(VENV)/.installed
+	scripts/test-deps
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed

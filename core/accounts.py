@@ -42,7 +42,7 @@ TOKEN_LIFETIMES = {"verify": timedelta(hours=24), "reset": timedelta(hours=1)}
 LOGIN_WINDOW = timedelta(minutes=15)
 ACCOUNT_LIMIT = 5     # failed sign-ins per account per window
 IP_LIMIT = 20         # failed sign-ins per client address per window
-# Decision: a customer signs in only once the address is confirmed (the mailed link signs them in).
+# Decision: a customer signs in only once the address is confirmed (the mailed link confirms, by POST).
 # Tickets belong to contacts by address, so an unconfirmed sign-in would show mail tickets to whoever
 # registered that address. Set True only when every customer view hides them until verification.
 UNVERIFIED_MAY_SIGN_IN = False
@@ -268,11 +268,36 @@ def verify_email(session: Session, settings: Settings, token: str) -> Contact:
     return contact
 
 
+def verify_token_owner(session: Session, token: str) -> Contact:
+    """The account a verification link would confirm, without using the link up; LinkInvalid otherwise."""
+    try:
+        return _check_token(session, token, "verify")
+    except LinkInvalid:
+        owner = _token_owner(session, token, "verify")
+        if owner is not None and owner.email_verified_at is not None:
+            raise LinkInvalid("Your address is already confirmed: you can sign in.") from None
+        raise
+
+
 def request_password_reset(session: Session, settings: Settings, email: str) -> None:
-    """Mail a reset link when an active contact has this address; silently nothing otherwise."""
-    contact = session.scalar(select(Contact).where(Contact.email == normalise_email(email)))
+    """Mail a reset link when an active contact has this address, else a note that it has no account.
+
+    Either way one mail is queued: the answer takes as long whether or not the account exists."""
+    address = normalise_email(email)
+    contact = session.scalar(select(Contact).where(Contact.email == address))
     if contact is not None and contact.active:
         send_reset_link(session, settings, contact)
+    else:
+        _send_no_account_note(session, settings, address)
+
+
+def _send_no_account_note(session: Session, settings: Settings, address: str) -> None:
+    if not _may_mail(session, address):
+        return
+    tokens.new_link_token()  # the work a reset link costs, so both paths take as long
+    text = render("no_account.txt", link=f"{settings.base_url}/register", site_name=SITE_NAME)
+    nobody = Contact(email=address, name="")  # never added to the session: only its address is read
+    queue_account_mail(session, settings, nobody, "no-account", "Password reset requested", text)
 
 
 def send_reset_link(session: Session, settings: Settings, contact: Contact,
@@ -311,12 +336,15 @@ def reset_password(session: Session, token: str, password: str) -> Contact:
     return contact
 
 
-def sign_in(session: Session, email: str, password: str, client: str) -> Contact:
+def sign_in(session: Session, email: str, password: str, client: str, device: str | None = None) -> Contact:
     """The active account these credentials open; raises Throttled, BadCredentials, AccountDisabled or NotVerified.
 
-    Failures count against the account and the client address (the caller commits them too).
+    Failures count against the client address and the account, or, from a trusted `device` (see
+    core.security.devices), against that device only: others' guesses never lock the owner out.
+    The caller commits the failures too.
     """
-    account_key, client_key = _account_key(email), f"login:ip:{client}"
+    account_key = f"login:device:{device}" if device else _account_key(email)
+    client_key = f"login:ip:{client}"
     wait = max(_wait(session, account_key, ACCOUNT_LIMIT), _wait(session, client_key, IP_LIMIT))
     if wait:
         minutes = max(1, (wait + 59) // 60)

@@ -8,6 +8,7 @@ add keys, never rename them.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import secrets
@@ -35,6 +36,10 @@ class SmtpSettings:
     port: int = 2525
     addresses: tuple[str, ...] = ("support@example.test",)
     max_message_bytes: int = 25 * 1024 * 1024
+    # Bytes of DATA held in memory across all connections at once; beyond it a sender gets 452 4.3.1.
+    max_inflight_bytes: int = 100 * 1024 * 1024
+    # Longest wait for the spool to store a mail before DATA is answered 451 (the sender retries).
+    data_timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,12 @@ class AiSettings:
     timeout_seconds: float = 20.0
     max_retries: int = 3
     rules_file: str = ""
+    concurrency: int = 4
+    breaker_failures: int = 3
+    breaker_seconds: float = 60.0
+    classify_anonymous: str = "offline"
+    classify_per_minute: int = 30
+    thread_token_budget: int = 3000
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,12 @@ class PathSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    token: str = field(default="", repr=False)  # Settings end up in logs and tracebacks
+    allowed_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -158,6 +175,7 @@ class Settings:
     oidc: OidcSettings = field(default_factory=OidcSettings)
     log: LogSettings = field(default_factory=LogSettings)
     paths: PathSettings = field(default_factory=PathSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     @property
     def from_address(self) -> str:
@@ -283,6 +301,21 @@ def _validate(settings: Settings) -> None:
     if settings.ai.provider not in {"auto", "mistral", "offline"}:
         raise ConfigError("[ai] provider must be auto, mistral or offline")
     _validate_imap(settings.imap)
+    _validate_hardening(settings)
+
+
+def _validate_hardening(settings: Settings) -> None:
+    if settings.ai.classify_anonymous not in {"offline", "provider"}:
+        raise ConfigError("[ai] classify_anonymous must be offline or provider")
+    if settings.ai.concurrency < 1 or settings.ai.breaker_failures < 1:
+        raise ConfigError("[ai] concurrency and breaker_failures must be at least 1")
+    if settings.smtp.max_inflight_bytes < 1 or settings.smtp.data_timeout_seconds <= 0:
+        raise ConfigError("[smtp] max_inflight_bytes and data_timeout_seconds must be positive")
+    for network in settings.metrics.allowed_networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"[metrics] allowed_networks: {network!r} is not a network (e.g. 10.0.0.0/8)") from None
 
 
 def _build_imap(values: Mapping[str, Any]) -> ImapSettings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
@@ -98,25 +99,36 @@ def finish(sessions: sessionmaker[Session], job: ClaimedJob, error: str | None) 
 
 
 def run_due(sessions: sessionmaker[Session], handlers: dict[str, Callable[[ClaimedJob], None]],
-            limit: int = 10) -> int:
-    """Claim and run due jobs; a handler's exception is a failed attempt. Returns how many ran."""
+            limit: int = 10, concurrency: int = 1) -> int:
+    """Claim and run due jobs, up to `concurrency` at a time; a handler's exception is a failed attempt.
+    Returns how many ran."""
     jobs = claim(sessions, limit)
-    for job in jobs:
-        handler = handlers.get(job.kind)
-        started = time.monotonic()
-        try:
-            if handler is None:
-                raise LookupError(f"no handler for job kind {job.kind!r}")
-            handler(job)
-        except RetryLater as exc:
-            outcome = finish(sessions, job, str(exc) or "retry later")
-        except Exception as exc:  # the job's fault or ours: retried, then dead, never lost
-            log.exception("job %s (%s) failed", job.id, job.kind)
-            outcome = finish(sessions, job, f"{type(exc).__name__}: {exc}")
-        else:
-            outcome = finish(sessions, job, None)
-        JOB_SECONDS.labels(job.kind, outcome).observe(time.monotonic() - started)
+    if concurrency > 1 and len(jobs) > 1:
+        # A slow provider (seconds per call) would otherwise keep every other ticket waiting behind it.
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(jobs)), thread_name_prefix="job") as pool:
+            list(pool.map(lambda job: _run_one(sessions, handlers, job), jobs))
+    else:
+        for job in jobs:
+            _run_one(sessions, handlers, job)
     return len(jobs)
+
+
+def _run_one(sessions: sessionmaker[Session], handlers: dict[str, Callable[[ClaimedJob], None]],
+             job: ClaimedJob) -> None:
+    handler = handlers.get(job.kind)
+    started = time.monotonic()
+    try:
+        if handler is None:
+            raise LookupError(f"no handler for job kind {job.kind!r}")
+        handler(job)
+    except RetryLater as exc:
+        outcome = finish(sessions, job, str(exc) or "retry later")
+    except Exception as exc:  # the job's fault or ours: retried, then dead, never lost
+        log.exception("job %s (%s) failed", job.id, job.kind)
+        outcome = finish(sessions, job, f"{type(exc).__name__}: {exc}")
+    else:
+        outcome = finish(sessions, job, None)
+    JOB_SECONDS.labels(job.kind, outcome).observe(time.monotonic() - started)
 
 
 def dead_jobs(session: Session, limit: int = 200) -> list[Job]:

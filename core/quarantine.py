@@ -64,3 +64,41 @@ def reject(session: Session, raw_id: int) -> bool:
                                   RawMail.last_error.startswith(UNVERIFIED))
             .values(last_error=func.replace(RawMail.last_error, UNVERIFIED, "declined by an agent: ")))
     return bool(session.execute(stmt).rowcount)
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    """What became of replayed mails, read from the spool after the worker had its turn."""
+    processed: list[int]
+    failed: list[int]      # failed again: back in quarantine
+    waiting: list[int]     # still pending (waiting for the mail they answer, or not reached yet)
+
+    @property
+    def summary(self) -> str:
+        return (f"replayed {len(self.processed) + len(self.failed) + len(self.waiting)}: "
+                f"{len(self.processed)} processed, {len(self.failed)} failed again (back in quarantine)"
+                + (f", {len(self.waiting)} still pending" if self.waiting else ""))
+
+
+def quarantined_ids(session: Session, ids: list[int] | None = None) -> list[int]:
+    """Ids of quarantined mails (all, or those of `ids` that are quarantined)."""
+    stmt = select(RawMail.id).where(RawMail.state == "quarantined")
+    if ids is not None:
+        stmt = stmt.where(RawMail.id.in_(ids))
+    return list(session.scalars(stmt.order_by(RawMail.id)))
+
+
+def settle_replay(session: Session, ids: list[int]) -> ReplayReport:
+    """After a replay's drain: a mail that failed again goes back to quarantine with its new error
+    (an admin's replay is one more try, not three); report what happened to each."""
+    rows = session.execute(select(RawMail.id, RawMail.state, RawMail.attempts, RawMail.last_error)
+                           .where(RawMail.id.in_(ids))).all() if ids else []
+    processed = [r.id for r in rows if r.state == "done"]
+    failed = [r.id for r in rows if r.state == "quarantined"
+              or (r.state == "pending" and r.attempts > 0 and not r.last_error.startswith("waiting"))]
+    again = [r.id for r in rows if r.state == "pending" and r.id in failed]
+    if again:
+        session.execute(update(RawMail).where(RawMail.id.in_(again), RawMail.state == "pending")
+                        .values(state="quarantined").execution_options(synchronize_session=False))
+    waiting = [r.id for r in rows if r.id not in processed and r.id not in failed]
+    return ReplayReport(processed, failed, waiting)

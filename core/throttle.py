@@ -37,3 +37,11 @@ def clear(session: Session, key: str) -> None:
     row = session.get(Throttle, key[:400])
     if row is not None:
         session.delete(row)
+
+
+def take(session: Session, key: str, limit: int, window: timedelta) -> bool:
+    """Count one use of `key` and say whether it was allowed (False: the limit was already used up)."""
+    if too_many(session, key, limit, window):
+        return False
+    hit(session, key, window)
+    return True

@@ -16,9 +16,13 @@ from core.config import Settings
 from core.metrics import MAILS
 from core.tickets import is_support_address
 from ingest import spool
+from ingest.smtp_guard import GuardedSMTP, InflightBudget, has_control_characters
 
 log = logging.getLogger(__name__)
 TEMPFAIL = "451 4.3.0 Temporary failure storing the message, please try again later"
+TIMEOUT = "451 4.3.0 Storing the message took too long, please try again later"
+BAD_SENDER = "553 5.1.7 The sender address contains control characters"
+BAD_RECIPIENT = "553 5.1.3 The recipient address contains control characters"
 
 
 class SupportInbox:
@@ -30,9 +34,25 @@ class SupportInbox:
         self.sessions = sessions
         self.on_stored = on_stored
         self.own = frozenset(a.lower() for a in settings.smtp.addresses)
+        self.budget = InflightBudget(settings.smtp.max_inflight_bytes)  # shared by every connection
+
+    async def handle_MAIL(self, server: SMTP, session: SmtpSession, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        # A permanent refusal: the database would refuse the address on every retry (NUL) anyway.
+        if has_control_characters(address):
+            log.info("refused MAIL FROM with control characters from %s", session.peer)
+            MAILS.labels("smtp", "refused").inc()
+            return BAD_SENDER
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: SMTP, session: SmtpSession, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
+        if has_control_characters(address):
+            log.info("refused RCPT with control characters from %s", session.peer)
+            MAILS.labels("smtp", "refused").inc()
+            return BAD_RECIPIENT
         if not is_support_address(address, self.own):
             log.info("refused RCPT %s from %s", address, session.peer)
             MAILS.labels("smtp", "refused").inc()
@@ -45,10 +65,17 @@ class SupportInbox:
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
+        timeout = self.settings.smtp.data_timeout_seconds
         try:
-            stored = await asyncio.get_running_loop().run_in_executor(
+            # The database bounds its own waits (lock_timeout, statement_timeout); wait_for bounds the rest
+            # (a frozen server, a full pool). A mail committed after a 451 is a duplicate on the retry.
+            stored = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
                 None, spool.put, self.sessions, raw, "smtp", envelope.mail_from or "",
-                tuple(a.lower() for a in envelope.rcpt_tos), _peer_ip(session), session.host_name or "")
+                tuple(a.lower() for a in envelope.rcpt_tos), timeout, _peer_ip(session), session.host_name or ""),
+                timeout)
+        except asyncio.TimeoutError:
+            log.error("storing a mail from %s took over %ss: answered 451", envelope.mail_from, timeout)
+            return TIMEOUT
         except Exception:
             log.exception("could not spool a mail from %s", envelope.mail_from)
             return TEMPFAIL
@@ -67,22 +94,37 @@ def _peer_ip(session: SmtpSession) -> str:
     return str(peer[0]) if isinstance(peer, tuple) and peer else ""
 
 
-class _LongLineSMTP(SMTP):
-    """aiosmtpd refuses any line over RFC 5321's 1,000 octets with "500 Line too long"; Postfix
-    and the big providers accept such mail (SES notifications, HTML from common clients), so we
-    do too, up to the whole message size limit, and keep the bytes exactly as they came."""
+class _LongLines(SMTP):
+    """aiosmtpd refuses any DATA line over RFC 5321's 1,000 octets with "500 Line too long"; Postfix
+    and the big providers accept such mail (SES notifications, HTML from common clients), so we do
+    too, up to what this DATA may hold, and keep the bytes exactly as they came. Command lines keep
+    the short limit: only DATA, whose bytes the in-flight budget reserved, reads long lines."""
 
-    def __init__(self, handler: SupportInbox, *, line_length_limit: int, **kwargs) -> None:
-        self.line_length_limit = line_length_limit  # read by SMTP.__init__ for its stream's limit
-        super().__init__(handler, **kwargs)
+    async def smtp_DATA(self, arg: str) -> None:
+        limit = (self.data_size_limit or 0) + 3  # the line's CRLF and a transparency dot on top
+        if limit <= SMTP.line_length_limit:
+            await super().smtp_DATA(arg)
+            return
+        # aiosmtpd reads lines with its StreamReader's limit (set once, at construction) and checks
+        # line_length_limit after: both are raised for this DATA only.
+        reader, saved = self._reader, self._reader._limit
+        self.line_length_limit, reader._limit = limit, limit
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            del self.line_length_limit
+            reader._limit = saved
+
+
+class PostdeskSMTP(GuardedSMTP, _LongLines):
+    """The door's protocol: the in-flight budget reserves a DATA's bytes (GuardedSMTP), then its
+    lines may be as long as that reservation (_LongLines)."""
 
 
 def make_protocol(settings: Settings, handler: SupportInbox) -> SMTP:
-    # +3: the line's CRLF and a transparency dot come on top of a message-sized line.
-    return _LongLineSMTP(handler, line_length_limit=max(settings.smtp.max_message_bytes + 3, SMTP.line_length_limit),
-                         data_size_limit=settings.smtp.max_message_bytes, enable_SMTPUTF8=True,
-                         decode_data=False, hostname=settings.from_address.rpartition("@")[2] or None,
-                         ident="Postdesk ESMTP")
+    return PostdeskSMTP(handler, data_size_limit=settings.smtp.max_message_bytes, enable_SMTPUTF8=True,
+                        decode_data=False, hostname=settings.from_address.rpartition("@")[2] or None,
+                        ident="Postdesk ESMTP", budget=handler.budget)
 
 
 async def start_smtp_server(settings: Settings, handler: SupportInbox,

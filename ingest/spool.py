@@ -10,10 +10,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db import insert_or_ignore, skip_locked
+from core.db import insert_or_ignore, is_postgresql, skip_locked
 from core.mail.identity import mail_fingerprint
 from core.mail.parse import content_hash, quick_message_id
 from core.metrics import MAILS
@@ -50,11 +50,18 @@ _NOTE_REUSE = (update(RawMail).where(RawMail.id == bindparam("raw_id")).values(r
 
 
 def put(sessions: sessionmaker[Session], raw: bytes, door: str, envelope_from: str = "",
-        envelope_to: tuple[str, ...] = (), peer_ip: str = "", helo: str = "") -> Spooled:
-    """Store the bytes durably (committed) and say whether this mail was already here."""
+        envelope_to: tuple[str, ...] = (), timeout_seconds: float | None = None, peer_ip: str = "",
+        helo: str = "") -> Spooled:
+    """Store the bytes durably (committed) and say whether this mail was already here.
+
+    With `timeout_seconds`, PostgreSQL gives up waiting on locks and statements after that long."""
     msgid = spooled_message_id(raw)[:998]
     key = dedupe_key(raw)
     with sessions() as session, session.begin():
+        if timeout_seconds is not None and is_postgresql(session.get_bind()):
+            bound = f"{max(1, int(timeout_seconds * 1000))}ms"
+            session.execute(text("SELECT set_config('lock_timeout', :t, true), "
+                                 "set_config('statement_timeout', :t, true)"), {"t": bound})
         stored = insert_or_ignore(session, RawMail, ("dedupe_key",), {
             "dedupe_key": key, "message_id": msgid or None, "door": door, "envelope_from": envelope_from[:998],
             "envelope_to": ",".join(envelope_to), "raw": raw, "state": "pending", "attempts": 0,

@@ -16,12 +16,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.ai.provider import make_provider
+from core.ai.breaker import guarded
+from core.ai.provider import make_offline, make_provider
 from core.config import Settings
 from core.metrics import HTTP_SECONDS
 from core.mail.parse import SIGNATURE_TYPES
 from portal.api import auth as auth_api, tickets as tickets_api, users as users_api
+from portal.body_limit import BodyLimit
 from portal.deps import ANON_COOKIE, new_anon_id
+from portal.docs import add_docs
+from portal.error_pages import error_page, invalid_input_page, wants_page
 from portal.pages import account, admin, agent, customer, ops, public, trust
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
@@ -33,6 +37,12 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
                                "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
 }
+# Whatever an attachment claims to be, a browser must not run it as a page of this site.
+ATTACHMENT_CSP = "default-src 'none'; sandbox"
+HSTS = "max-age=31536000; includeSubDomains"
+
+# The method label of the request metric: anything else is "other", so invented methods add no series.
+METRIC_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class PortalHeaders:
@@ -66,28 +76,37 @@ class PortalHeaders:
                     headers.append("set-cookie", cookie.output(header="").strip())
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
+                if "/attachments/" in scope["path"] and status < 400:  # error pages keep the site's policy
+                    headers["Content-Security-Policy"] = ATTACHMENT_CSP
+                if self.https:
+                    headers.setdefault("Strict-Transport-Security", HSTS)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            HTTP_SECONDS.labels(scope["method"], route, f"{status // 100}xx").observe(time.perf_counter() - started)
+            method = scope["method"] if scope["method"] in METRIC_METHODS else "other"
+            HTTP_SECONDS.labels(method, route, f"{status // 100}xx").observe(time.perf_counter() - started)
 
 
 def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app = FastAPI(title="Postdesk", version="0.1.0",
-                  description="Email-first helpdesk. JSON API; the web pages are server-rendered.")
+                  description="Email-first helpdesk. JSON API; the web pages are server-rendered.",
+                  docs_url=None, redoc_url=None)
+    add_docs(app)
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
     app.state.templates.env.globals["SIGNATURE_TYPES"] = SIGNATURE_TYPES  # detached signatures show as "Signed"
-    app.state.triage_provider = make_provider(settings.ai)
+    app.state.triage_provider = guarded(make_provider(settings.ai), settings.ai)
+    app.state.offline_provider = make_offline(settings.ai)
     for module in (public, ops, account, customer, agent, trust, admin, tickets_api, auth_api, users_api):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     https = settings.base_url.startswith("https://")
 
+    app.add_middleware(BodyLimit, api_limit=tickets_api.MAX_JSON_BYTES, form_limit=public.MAX_FORM_BYTES)
     app.add_middleware(PortalHeaders, https=https)
 
     @app.exception_handler(StarletteHTTPException)
@@ -95,15 +114,16 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
         location = (exc.headers or {}).get("Location")
         if exc.status_code in (302, 303) and location:
             return RedirectResponse(location, status_code=exc.status_code)
-        if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+        if not wants_page(request):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        return app.state.templates.TemplateResponse(
-            request, "error.html", {"status": exc.status_code, "detail": exc.detail,
-                                    "user": getattr(request.state, "user", None)},
-            status_code=exc.status_code)
+        response = await error_page(request, exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_input(request: Request, exc: RequestValidationError):
+        if wants_page(request):
+            return await invalid_input_page(request, exc)
         problems = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "message": e.get("msg", "")}
                     for e in exc.errors()]
         return JSONResponse({"detail": "invalid input", "errors": problems}, status_code=422)

@@ -105,8 +105,12 @@ def quarantine(desk: Postdesk, args: argparse.Namespace) -> int:
         print("postdesk quarantine replay: name IDs or --all", file=sys.stderr)
         return 64
     with desk.sessions() as session, session.begin():
-        count = quarantine_rows.requeue(session, None if args.all else args.ids)
-    outcomes = worker.drain(desk.sessions, desk.settings)
-    failed = [o for o in outcomes if o.quarantined]
-    print(f"replayed {count}: {count - len(failed)} processed, {len(failed)} still quarantined")
-    return 0 if not failed else 65
+        ids = quarantine_rows.quarantined_ids(session, None if args.all else args.ids)
+        quarantine_rows.requeue(session, ids)
+    worker.drain(desk.sessions, desk.settings)
+    with desk.sessions() as session, session.begin():
+        report = quarantine_rows.settle_replay(session, ids)
+    print(report.summary)
+    for raw_id in report.failed:
+        print(f"raw_mail {raw_id} failed again", file=sys.stderr)
+    return 65 if report.failed else 0  # EX_DATAERR: mails still fail

@@ -15,6 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from core import jobs
 from core.ai.triage import make_triage_handler
+from core.log_limits import OncePer
 from core.outbound import deliver_due
 from core.queries import fold_status_tally
 from ingest import worker
@@ -132,6 +133,9 @@ def start_scheduler(desk: Postdesk, intake_busy: Callable[[], bool] = lambda: Fa
     Both give way while mail is flowing in: intake comes first (delivery for at most 5 s). And once
     a minute, the per-status tally is folded (PostgreSQL; core.queries)."""
     scheduler = BackgroundScheduler(timezone="UTC")
+    # While a run is still busy (a slow provider) every tick warns "skipped: maximum number of running
+    # instances reached": once a minute says as much.
+    logging.getLogger("apscheduler.scheduler").addFilter(OncePer(60, contains="maximum number of running"))
     scheduler.add_job(OutboxDelivery(desk, intake_has_work), "interval", seconds=2, id="deliver-outbox",
                       max_instances=1, coalesce=True)
     scheduler.add_job(fold_status_tally, "interval", seconds=60, id="fold-status-tally",
@@ -147,7 +151,9 @@ def run_jobs(desk: Postdesk, handlers: dict, scheduler: BackgroundScheduler,
              intake_busy: Callable[[], bool]) -> None:
     """Run due jobs until none is left (or mail starts flowing); mail they caused is delivered right after."""
     ran = False
-    while not intake_busy() and jobs.run_due(desk.sessions, handlers, limit=5):
+    ai = desk.settings.ai
+    while not intake_busy() and jobs.run_due(desk.sessions, handlers, limit=max(5, ai.concurrency),
+                                             concurrency=ai.concurrency):
         ran = True
     if ran:
         run_soon(scheduler, "deliver-outbox")

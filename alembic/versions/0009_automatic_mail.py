@@ -6,7 +6,7 @@ the ticket it was attached to, or none: then admins find it there, its bytes in 
 raw_mail.reuses_message_id_of marks a different mail stored under a Message-ID seen before.
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0012 (0008 when written; re-chained after merging main)
 Create Date: 2026-12-02 07:20:00
 """
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision = '0009'
-down_revision = '0008'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

@@ -19,11 +19,14 @@ from mistralai.client.models import ChatCompletionResponse, TextChunk
 from mistralai.extra import response_format_from_pydantic_model
 from pydantic import ValidationError
 
-from core.ai.prompt import ChatMessage, build_messages
+from core.ai.prompt import ChatMessage, build_messages, build_thread_messages
 from core.ai.provider import ProviderError, Triage
+from core.ai.thread import ThreadEntry
 from core.config import AiSettings
+from core.log_limits import OncePer
 
 log = logging.getLogger(__name__)
+log.addFilter(OncePer(60))  # a provider that is down fails every call alike: one warning a minute
 
 TEMPERATURE = 0.2
 MAX_ANSWER_TOKENS = 1024
@@ -119,6 +122,13 @@ class MistralProvider:
         response = self._complete(build_messages(subject, body))
         return parse_triage(response)
 
+    def triage_thread(self, subject: str, entries: list[ThreadEntry]) -> Triage:
+        """Ask Mistral for the triage of a thread ([ai] thread_token_budget); raise ProviderError on any failure."""
+        if not self._ai.api_key:
+            raise ProviderError("Mistral: no API key configured ([ai] api_key or MISTRAL_API_KEY)")
+        response = self._complete(build_thread_messages(subject, entries, self._ai.thread_token_budget))
+        return parse_triage(response)
+
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._client.__exit__(None, None, None)  # type: ignore[no-untyped-call]
@@ -129,14 +139,21 @@ class MistralProvider:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _complete(self, messages: list[ChatMessage]) -> ChatCompletionResponse:
+    def complete_json(self, messages: list[ChatMessage], response_format: Any) -> str:
+        """The answer text to any chat with a JSON answer format (e.g. a drafted reply), with the same
+        retries; raise ProviderError on any failure."""
+        if not self._ai.api_key:
+            raise ProviderError("Mistral: no API key configured ([ai] api_key or MISTRAL_API_KEY)")
+        return _answer_text(self._complete(messages, response_format))
+
+    def _complete(self, messages: list[ChatMessage], response_format: Any = None) -> ChatCompletionResponse:
         attempts = 1 + max(0, self._ai.max_retries)
         for attempt in range(1, attempts + 1):
             try:
                 return self._client.chat.complete(
                     model=self._ai.model,
                     messages=messages,  # type: ignore[arg-type]  # a TypedDict the SDK accepts
-                    response_format=self._response_format,
+                    response_format=response_format or self._response_format,
                     temperature=TEMPERATURE,
                     max_tokens=MAX_ANSWER_TOKENS,
                 )

@@ -1,21 +1,19 @@
 """Offline triage: an extractive summary and keyword rules. Deterministic, no network, no model."""
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import cast
 
 from core.ai import rules
-from core.ai.provider import NOTE_MAX_CHARS, SUMMARY_MAX_CHARS, Category, Priority, Triage
+from core.ai.provider import NOTE_MAX_CHARS, Category, Priority, Triage
+from core.ai.thread import ThreadEntry, joined_thread
 
 MAX_ANALYSED_CHARS = 20_000  # rules and summary look at the start of a very long mail only
 SUBJECT_TERM_WEIGHT = 3
 SUBJECT_CATEGORY_WEIGHT = 2
-MIN_SENTENCE_WORDS = 3
 SHORT_LINE_CHARS = 40  # in wrapped text, a line this short ends a sentence (greeting, bullet)
 MAX_NOTES = 3
 NO_TEXT = "(no text)"
@@ -185,29 +183,11 @@ def _terms(text: str) -> list[str]:
 
 
 def summarize(subject: str, body: str) -> str:
-    """Keep the 1-2 sentences richest in the mail's key terms, in order, within 300 chars."""
-    sentences = split_sentences(body)
-    if not sentences and subject.strip():
-        return _one_line(subject, SUMMARY_MAX_CHARS) or NO_TEXT  # a subject of unprintable characters
-    sentences = sentences or split_sentences(body, own_text_only=False)  # only quotes or a signature
-    if not sentences:
-        return NO_TEXT
-    weights = Counter(_terms(" ".join(sentences)))
-    for term in set(_terms(subject)):
-        weights[term] += SUBJECT_TERM_WEIGHT
+    """Keep the 1-2 sentences richest in the mail's key terms and identifiers, in order, each said
+    once, within 300 chars (core.ai.summary)."""
+    from core.ai.summary import summarize_mail  # that module builds on this one's sentence splitter
 
-    def score(index: int) -> float:
-        words = _WORD.findall(sentences[index])
-        if len(words) < MIN_SENTENCE_WORDS:
-            return 0.0
-        return sum(weights[t] for t in set(_terms(sentences[index]))) / math.sqrt(len(words))
-
-    keep = 1 if len(sentences) <= 2 else 2  # always leave something out of a multi-sentence body
-    ranked = sorted(range(len(sentences)), key=lambda i: (-score(i), i))[:keep]
-    text = " ".join(sentences[i] for i in sorted(ranked))
-    if len(text) > SUMMARY_MAX_CHARS:
-        text = sentences[ranked[0]]
-    return _one_line(text, SUMMARY_MAX_CHARS) or _one_line(subject, SUMMARY_MAX_CHARS) or NO_TEXT
+    return summarize_mail(subject, body)
 
 
 def derive_notes(subject: str, body: str, priority: Priority) -> list[str]:
@@ -249,6 +229,13 @@ class OfflineProvider:
             skills=choose_skills(subject, body, self.extra),
             notes=derive_notes(subject, body, priority),
         )
+
+    def triage_thread(self, subject: str, entries: list[ThreadEntry]) -> Triage:
+        """The triage of a whole thread: rules on all of it, the summary of its current state."""
+        from core.ai.summary import summarize_thread
+
+        triage = self.triage(subject, joined_thread(entries))
+        return triage.model_copy(update={"summary": summarize_thread(subject or "", entries)})
 
 
 def load_rule_extras(path: str) -> RuleExtras:

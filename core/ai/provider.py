@@ -7,16 +7,20 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from core.ai.thread import ThreadEntry, joined_thread
 from core.config import AiSettings
 from core.errors import ConfigError, PostdeskError
+from core.log_limits import OncePer
 
 log = logging.getLogger(__name__)
+log.addFilter(OncePer(60))  # triage_with_fallback warns on every failed call: once a minute is enough
 
 SUMMARY_MAX_CHARS = 300
 SKILL_MAX_CHARS = 32
 MAX_SKILLS = 8
 NOTE_MAX_CHARS = 200
 MAX_NOTES = 5
+JOINED_THREAD_CHARS = 12_000
 
 Category = Literal["billing", "technical", "account", "general"]
 Priority = Literal["low", "medium", "high", "critical"]
@@ -86,6 +90,15 @@ def make_offline(ai: AiSettings) -> TriageProvider:
     from core.ai.offline import OfflineProvider, load_rule_extras
 
     return OfflineProvider(load_rule_extras(ai.rules_file))
+
+
+def triage_thread(provider: TriageProvider, subject: str, entries: list[ThreadEntry]) -> Triage:
+    """A thread's triage: the provider's own thread triage when it has one (offline, Mistral), else
+    its triage of the thread joined into one text (the newest part, when very long)."""
+    by_thread = getattr(provider, "triage_thread", None)
+    if by_thread is not None:
+        return by_thread(subject, entries)
+    return provider.triage(subject, joined_thread(entries)[-JOINED_THREAD_CHARS:])
 
 
 def triage_with_fallback(

@@ -14,8 +14,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import notify
-from core.ai.provider import ProviderError, TriageOutcome, TriageProvider, make_offline, make_provider
+from core.ai.breaker import guarded
+from core.ai.provider import (ProviderError, TriageOutcome, TriageProvider, make_offline, make_provider,
+                              triage_thread)
+from core.ai.thread import ThreadEntry, entry
 from core.config import Settings
+from core.security.links import inert_triage
 from core.jobs import ClaimedJob, RetryLater
 from core.metrics import AI_CALLS
 from core.models import (OPEN_STATUSES, AgentSkill, Contact, Event, Message, Ticket, TicketSkill,
@@ -41,6 +45,22 @@ def ticket_text(session: Session, ticket_id: int) -> tuple[str, str] | None:
     if len(parts) > 1:
         parts = [f"[{'customer' if r.direction == 'in' else 'support'}] {p}" for r, p in zip(rows, parts)]
     return ticket.subject, "\n\n".join(parts)[-THREAD_CHARS:]
+
+
+def ticket_thread(session: Session, ticket_id: int) -> tuple[str, list[ThreadEntry]] | None:
+    """(subject, thread oldest first) for triage: customer and support words without quotes or
+    signatures, no internal notes, no automatic mail (unless an automatic mail is all there is)."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        return None
+    shown = func.coalesce(func.nullif(Message.visible_text, ""), Message.body_text)
+    rows = session.execute(select(Message.direction, shown).where(
+        Message.ticket_id == ticket_id, Message.direction != "note", Message.automatic.is_(False))
+        .order_by(Message.id)).all()
+    if not rows:
+        rows = session.execute(select(Message.direction, shown).where(Message.ticket_id == ticket_id)
+                               .order_by(Message.id)).all()
+    return ticket.subject, [entry(direction, text or "") for direction, text in rows]
 
 
 def choose_assignee(session: Session, skills: list[str]) -> tuple[Contact | None, str]:
@@ -71,6 +91,7 @@ def apply_triage(session: Session, settings: Settings, ticket_id: int, outcome: 
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         return
+    outcome = TriageOutcome(inert_triage(outcome.triage), outcome.source)  # no live link leaves the model
     t, source = outcome.triage, outcome.source
     session.add(TicketSummary(ticket_id=ticket.id, summary=t.summary, notes="\n".join(t.notes), source=source))
     ticket.summary = t.summary
@@ -115,23 +136,24 @@ def opened_by_automatic_mail(session: Session, ticket_id: int) -> bool:
 def make_triage_handler(sessions: sessionmaker[Session], settings: Settings,
                         primary: TriageProvider | None = None) -> Callable[[ClaimedJob], None]:
     """The handler for 'triage' jobs, holding one provider for the worker's lifetime."""
-    primary = primary or make_provider(settings.ai)
+    primary = guarded(primary or make_provider(settings.ai), settings.ai)
     offline = make_offline(settings.ai)
 
     def handle(job: ClaimedJob) -> None:
         with sessions() as session:
-            text = ticket_text(session, job.ticket_id)
-            has_summary = bool(text) and bool(session.get(Ticket, job.ticket_id).summary)
-        if text is None:
+            thread = ticket_thread(session, job.ticket_id)
+            has_summary = bool(thread) and bool(session.get(Ticket, job.ticket_id).summary)
+        if thread is None:
             return  # the ticket was deleted meanwhile
-        subject, body = text
+        subject, entries = thread
         try:
-            outcome = TriageOutcome(primary.triage(subject, body), primary.name)
+            outcome = TriageOutcome(triage_thread(primary, subject, entries), primary.name)
             AI_CALLS.labels(primary.name, "ok").inc()
         except ProviderError as exc:
             AI_CALLS.labels(primary.name, "failed").inc()
             if not has_summary or job.last_attempt:
-                _store(sessions, settings, job.ticket_id, TriageOutcome(offline.triage(subject, body), offline.name))
+                fallback = TriageOutcome(triage_thread(offline, subject, entries), offline.name)
+                _store(sessions, settings, job.ticket_id, fallback)
             if job.last_attempt:
                 raise
             raise RetryLater(f"{primary.name}: {exc}; offline triage used meanwhile") from exc

@@ -1,7 +1,7 @@
 """JSON routes: register, sign in for a bearer token, sign out, who am I (OpenAPI at /docs).
 
-Unlike the HTML form, the API answers 409 for an address that already has an account: a
-client needs to know. Register and login take JSON bodies only (a cross-site form cannot
+Register answers alike for a new address and one that already has an account (201, the same
+body): the mail tells the owner which it was, so nobody learns from the API who has an account. Register and login take JSON bodies only (a cross-site form cannot
 send one without CORS, which is off) and set no cookie, so they need no CSRF token.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from core.models import Contact
 from portal.deps import csrf_protect, current_user, db, require_user, session_cookie_name, settings
 
 router = APIRouter(prefix="/api", tags=["auth"])
+REGISTERED = "Check your mailbox: we sent a link to confirm the address (or a note, if it already has an account)."
 
 
 class Credentials(BaseModel):
@@ -31,8 +32,10 @@ class NewAccount(Credentials):
 
 
 class AccountCreated(BaseModel):
-    id: int
+    id: int | None = Field(None, description="always null: the answer must not tell whether the address already "
+                                             "had an account (GET /api/auth/me gives the id after sign-in)")
     email: str
+    detail: str = Field(REGISTERED, description="what happens next")
 
 
 class BearerToken(BaseModel):
@@ -64,32 +67,22 @@ def _too_many(exc: accounts.Throttled) -> HTTPException:
 
 
 @router.post("/auth/register", status_code=201, response_model=AccountCreated,
-             responses={409: {"description": "the address already has an account"},
-                        422: {"description": "invalid address or password"}, 429: {"description": "throttled"}})
+             responses={422: {"description": "invalid address or password"}, 429: {"description": "throttled"}})
 def register(body: NewAccount, request: Request, session: Session = Depends(db),
              cfg: Settings = Depends(settings)) -> AccountCreated:
-    """Create an unverified account and mail it a confirmation link."""
+    """Create an unverified account and mail it a confirmation link; an address that already has an
+    account gets the same answer, and its owner a mail saying so (with a link to reset the password)."""
     try:
         accounts.limit_form_use(session, "register", _client(request))
         address = accounts.normalise_email(body.email)
+        accounts.register(session, cfg, address, body.password, body.name)
     except accounts.Throttled as exc:
         raise _too_many(exc) from None
     except accounts.InvalidInput as exc:
         session.commit()
         raise HTTPException(422, str(exc)) from None
-    existing = session.scalar(select(Contact).where(Contact.email == address))
-    if existing is not None and accounts.has_account(existing):
-        session.commit()
-        raise HTTPException(409, "An account with this address already exists: sign in, or reset the password.")
-    try:
-        created = accounts.register(session, cfg, address, body.password, body.name)
-    except accounts.InvalidInput as exc:
-        session.commit()
-        raise HTTPException(422, str(exc)) from None
     session.commit()
-    if not created.created:  # taken between the check and the insert
-        raise HTTPException(409, "An account with this address already exists: sign in, or reset the password.")
-    return AccountCreated(id=created.contact.id, email=created.contact.email)
+    return AccountCreated(email=address)
 
 
 @router.post("/auth/login", response_model=BearerToken,

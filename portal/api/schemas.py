@@ -226,3 +226,24 @@ class UserPatch(BaseModel):
     active: bool | None = None
     name: Annotated[Text, Field(max_length=200)] | None = None
     skills: list[Skill] | None = Field(None, max_length=50)
+
+
+# ---- help for answering (similar tickets, suggested reply) ---------------------------------------
+
+class SimilarOut(BaseModel):
+    """A resolved ticket like this one; score: higher is more alike, comparable within one answer."""
+    id: int
+    subject: str
+    resolution: str
+    score: float
+
+
+class SuggestedReplyOut(BaseModel):
+    """A draft for the agent's reply box; never sent by itself."""
+    text: str = Field(description="the draft; empty when there is nothing to suggest")
+    source: Literal["mistral", "offline"] = Field(
+        description="mistral: drafted by the model; offline: the similar tickets' resolutions")
+    based_on: list[int] = Field(description="ids of the resolved tickets the draft draws on")
+    flagged_links: list[str] = Field(
+        default_factory=list, description="links in the draft that support wrote neither on the ticket nor in the resolutions "
+                                            "(a link only the customer's mail names is flagged too)")

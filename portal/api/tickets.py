@@ -21,13 +21,16 @@ from sqlalchemy.orm import Session, selectinload
 from core import followers, throttle, workflow
 from core.accounts import InvalidInput, normalise_email
 from core.ai.provider import ProviderError
+from core.assist.similar import similar_resolved
+from core.assist.suggest import make_drafter, suggest_reply
 from core.config import Settings
 from core.errors import SenderError
 from core.models import (CATEGORIES, PRIORITIES, STATUSES, Attachment, Contact, Follower, Message, Ticket,
                          TicketSkill, aware)
 from core.queries import SHOWN_TEXT, TicketFilter, list_tickets, stats, visible_ticket
-from portal.api.schemas import (AttachmentOut, MessageAuth, MessageOut, Person, Problem, Sort, StatsOut, Text,
-                                TicketCreate, TicketOut, TicketPage, TicketPatch)
+from core.security.links import inert_links
+from portal.api.schemas import (AttachmentOut, MessageAuth, MessageOut, Person, Problem, SimilarOut, Sort, StatsOut,
+                                SuggestedReplyOut, Text, TicketCreate, TicketOut, TicketPage, TicketPatch)
 from portal.deps import csrf_protect, current_user, db, require_role, require_user, settings
 
 log = logging.getLogger(__name__)
@@ -246,18 +249,38 @@ class Suggestion(BaseModel):
     fallback: bool = Field(description="true when the provider failed and these are the defaults")
 
 
-@router.post("/classify", response_model=Suggestion, responses=_errors(400, 413, 422))
-async def classify(body: ClassifyRequest, request: Request) -> Suggestion:
-    """Suggest category and priority for a description before it is submitted; never fails on the provider."""
+CLASSIFY_WINDOW = timedelta(minutes=1)
+
+
+def _classify_allowed(request: Request, session: Session, cfg: Settings) -> bool:
+    """One classify call counted per client address (every web process shares the throttle table)."""
+    client = request.client.host if request.client else "unknown"
+    allowed = throttle.take(session, f"classify:{client}", cfg.ai.classify_per_minute, CLASSIFY_WINDOW)
+    session.commit()  # before the provider is asked: the write lock is not held while it thinks
+    return allowed
+
+
+@router.post("/classify", response_model=Suggestion, responses=_errors(400, 413, 422, 429))
+async def classify(body: ClassifyRequest, request: Request, user: Contact | None = Depends(current_user),
+                   session: Session = Depends(db), cfg: Settings = Depends(settings)) -> Suggestion:
+    """Suggest category and priority for a description before it is submitted; never fails on the provider.
+
+    Anonymous callers get the offline rules unless `[ai] classify_anonymous = "provider"`: with a
+    Mistral key each call would be a paid request anyone could make."""
+    if not await run_in_threadpool(_classify_allowed, request, session, cfg):
+        raise HTTPException(429, "Too many suggestions asked from here; try again in a minute.",
+                            headers={"Retry-After": str(int(CLASSIFY_WINDOW.total_seconds()))})
     provider = request.app.state.triage_provider
+    if user is None and cfg.ai.classify_anonymous == "offline":
+        provider = request.app.state.offline_provider
     try:
         t = await run_in_threadpool(provider.triage, body.subject, body.description)
     except (ProviderError, ValueError) as exc:  # ValueError: a provider's answer failed its own validation
         log.info("classify fell back to defaults: %s", str(exc).splitlines()[0])
         return Suggestion(category="general", priority="medium", skills=[], summary="", source="default",
                           fallback=True)
-    return Suggestion(category=t.category, priority=t.priority, skills=list(t.skills), summary=t.summary,
-                      source=provider.name, fallback=False)
+    return Suggestion(category=t.category, priority=t.priority, skills=list(t.skills),
+                      summary=inert_links(t.summary)[0], source=provider.name, fallback=False)
 
 
 @router.get("/{ticket_id}", response_model=TicketOut, responses=_errors(401, 404, 422))
@@ -362,3 +385,33 @@ def remove_ticket_follower(ticket_id: TicketId, email: Annotated[str, Path(max_l
         raise HTTPException(404, f"{email} does not follow ticket #{ticket_id}.")
     session.commit()
     return Response(status_code=204)
+
+
+# ---- help for answering: similar resolved tickets, a suggested reply (staff only) ---------------
+
+@router.get("/{ticket_id}/similar", response_model=list[SimilarOut], responses=_errors(401, 403, 404, 422))
+def similar_tickets(ticket_id: TicketId, user: Contact = Depends(require_role(*STAFF)),
+                    session: Session = Depends(db)) -> list[SimilarOut]:
+    """Up to 3 resolved tickets most like this one, with their resolution text (staff only)."""
+    ticket = _visible_or_404(session, user, ticket_id)
+    return [SimilarOut(id=s.id, subject=s.subject, resolution=s.resolution, score=s.score)
+            for s in similar_resolved(session, ticket)]
+
+
+@router.post("/{ticket_id}/suggest-reply", response_model=SuggestedReplyOut,
+             responses=_errors(401, 403, 404, 422))
+def suggest_reply_route(ticket_id: TicketId, user: Contact = Depends(require_role(*STAFF)),
+                        _csrf: None = Depends(csrf_protect), session: Session = Depends(db),
+                        cfg: Settings = Depends(settings)) -> SuggestedReplyOut:
+    """A draft for the reply box: Mistral's from the thread and the similar tickets' resolutions, or
+    (offline, or when Mistral fails) those resolutions. Nothing is sent or stored (staff only)."""
+    ticket = _visible_or_404(session, user, ticket_id)
+    drafter = make_drafter(cfg.ai)
+    try:
+        found = suggest_reply(session, ticket, cfg.ai, drafter)
+    finally:
+        if hasattr(drafter, "close"):
+            drafter.close()
+    log.info("ticket %s: reply suggested (%s) for %s", ticket_id, found.source, user.id)
+    return SuggestedReplyOut(text=found.text, source=found.source, based_on=found.based_on,
+                             flagged_links=found.flagged_links)

@@ -10,12 +10,14 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
+from starlette.background import BackgroundTask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import accounts, oidc, sessions as websessions
 from core.config import Settings
 from core.models import Contact, Ticket
+from core.security.devices import DEVICE_COOKIE, DEVICE_DAYS, issue_device_token, trusted_device
 from portal.deps import csrf_protect, current_user, db, require_user, session_cookie_name, settings
 from portal.render import page
 
@@ -30,6 +32,7 @@ NOTICES = {
     "password-changed": "Your password is changed. You were signed out on every other device.",
     "preferences": "Your notification preferences are saved.",
     "verify-sent": "We sent you a new confirmation link; it is valid for 24 hours.",
+    "verified-sign-in": "Your address is confirmed. Please sign in.",
 }
 
 
@@ -98,7 +101,7 @@ def login_form(request: Request, next: str = "", cfg: Settings = Depends(setting
 def login(request: Request, email: str = Form(""), password: str = Form(""), next: str = Form(""),
           session: Session = Depends(db), cfg: Settings = Depends(settings)):
     try:
-        contact = accounts.sign_in(session, email, password, client_address(request))
+        contact = accounts.sign_in(session, email, password, client_address(request), _device(request, cfg, email))
     except accounts.Throttled as exc:
         return _login_page(request, cfg, 429, email=email, next_path=next, error=str(exc), retry_after=exc.retry_after)
     except accounts.BadCredentials as exc:
@@ -110,7 +113,19 @@ def login(request: Request, email: str = Form(""), password: str = Form(""), nex
         accounts.send_verification(session, cfg, exc.contact)
         session.commit()
         return _login_page(request, cfg, 403, email=email, next_path=next, error=str(exc))
-    return signed_in(request, session, cfg, contact, landing(contact, next))
+    response = signed_in(request, session, cfg, contact, landing(contact, next))
+    response.set_cookie(DEVICE_COOKIE, issue_device_token(cfg.web.secret_key, contact.email),
+                        max_age=DEVICE_DAYS * 86400, path="/login", httponly=True, samesite="lax", secure=_https(cfg))
+    return response
+
+
+def _device(request: Request, cfg: Settings, email: str) -> str | None:
+    """The browser's trusted-device id for this address (it signed in as it before), or None."""
+    try:
+        login = accounts.normalise_email(email)
+    except accounts.InvalidInput:
+        return None
+    return trusted_device(cfg.web.secret_key, request.cookies.get(DEVICE_COOKIE), login)
 
 
 @router.post("/logout", dependencies=[Depends(csrf_protect)])
@@ -170,13 +185,26 @@ def resend(request: Request, email: str = Form(""), session: Session = Depends(d
 
 
 @router.get("/verify/{token}")
-def verify(token: str, request: Request, session: Session = Depends(db), cfg: Settings = Depends(settings)):
+def verify_form(token: str, request: Request, session: Session = Depends(db)):
+    """Opening the link only shows a button: a GET must neither use the link up nor sign anyone in
+    (an attacker's link would sign the victim into the attacker's account)."""
     try:
-        contact = accounts.verify_email(session, cfg, token)
+        contact = accounts.verify_token_owner(session, token)
+    except accounts.LinkInvalid as exc:
+        return page(request, "account/link_failed.html", 400, purpose="verify", message=str(exc))
+    return page(request, "account/verify_confirm.html", token=token, email=contact.email)
+
+
+@router.post("/verify/{token}", dependencies=[Depends(csrf_protect)])
+def verify(token: str, request: Request, session: Session = Depends(db), cfg: Settings = Depends(settings)):
+    """Confirm the address; the person then signs in with the password (confirming never signs in)."""
+    try:
+        accounts.verify_email(session, cfg, token)
     except accounts.LinkInvalid as exc:
         session.rollback()
         return page(request, "account/link_failed.html", 400, purpose="verify", message=str(exc))
-    return signed_in(request, session, cfg, contact, "/account?notice=verified")
+    session.commit()
+    return RedirectResponse("/login?notice=verified-sign-in", status_code=303)
 
 
 @router.get("/reset")
@@ -189,14 +217,26 @@ def reset_request(request: Request, email: str = Form(""), session: Session = De
                   cfg: Settings = Depends(settings)):
     try:
         accounts.limit_form_use(session, "reset", client_address(request))
-        accounts.request_password_reset(session, cfg, email)
+        address = accounts.normalise_email(email)
     except accounts.Throttled as exc:
         return _throttled(request, "account/reset_request.html", exc, email=email)
     except accounts.InvalidInput as exc:
         session.commit()
         return page(request, "account/reset_request.html", 400, email=email, error=str(exc))
     session.commit()
-    return _check_mail(request, accounts.normalise_email(email), "reset")
+    response = _check_mail(request, address, "reset")
+    # The mail is queued after the answer is sent: how long the answer takes cannot tell whether
+    # the address has an account (both ways queue one mail anyway).
+    response.background = BackgroundTask(_request_reset, request.app.state.sessions, cfg, address)
+    return response
+
+
+def _request_reset(sessions, cfg: Settings, address: str) -> None:
+    try:
+        with sessions() as session, session.begin():
+            accounts.request_password_reset(session, cfg, address)
+    except Exception:  # the answer is sent already; the person can ask again
+        log.exception("queuing the password reset mail failed")
 
 
 @router.get("/reset/{token}")

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
 from core import queries, staff as people, views, workflow
+from core.assist.similar import similar_resolved
+from core.assist.suggest import record_drafted
 from core.config import Settings
 from core.errors import SenderError
 from core.models import CATEGORIES, PRIORITIES, STATUSES, Contact, Message, Ticket, utcnow
@@ -101,6 +103,7 @@ def _author(message: Message) -> str:
 
 def _ticket_page(request: Request, session: Session, ticket: Ticket, status_code: int = 200, **extra):
     resolve = _cid_resolver(ticket)
+    extra.setdefault("similar", similar_resolved(session, ticket))  # templates/web/agent/_similar.html
     thread = [{"m": m, "author": _author(m), "html": views.message_html(m, resolve)} for m in ticket.messages]
     return page(request, "agent/ticket.html", status_code=status_code, ticket=ticket, thread=thread,
                 last_id=max((m.id for m in ticket.messages), default=0),
@@ -137,11 +140,13 @@ def _uploads(files: list[UploadFile] | None) -> list[workflow.Upload]:
 
 @router.post("/tickets/{ticket_id}/reply")
 def reply(ticket_id: int, request: Request, text: str = Form(""), files: list[UploadFile] | None = File(None),
-          user: Contact = Depends(staff_only), _csrf: None = Depends(csrf_protect),
+          drafted: str = Form(""), user: Contact = Depends(staff_only), _csrf: None = Depends(csrf_protect),
           session: Session = Depends(db), cfg: Settings = Depends(settings)):
     ticket = _ticket_or_404(session, user, ticket_id)
     try:
         workflow.reply_as_agent(session, cfg, ticket, user, _lf(text), _uploads(files))
+        if drafted:  # set by static/assist.js when the reply began as a suggestion
+            record_drafted(session, ticket, user, drafted)
     except SenderError as exc:
         session.rollback()
         return _ticket_page(request, session, _ticket_or_404(session, user, ticket_id), 400,
@@ -228,7 +233,8 @@ def attachment(ticket_id: int, attachment_id: int, user: Contact = Depends(staff
     kind = att.content_type.lower() if att.content_type.lower() in INLINE_TYPES else "application/octet-stream"
     return Response(data, media_type=kind, headers={
         "Content-Disposition": _attachment_disposition(att.filename),
-        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
+        "Content-Security-Policy": "default-src 'none'; sandbox"})
 
 
 def _attachment_disposition(filename: str) -> str:

@@ -19,7 +19,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 CHAT_PATH = "/v1/chat/completions"
 ROLES = {"system", "user", "assistant", "tool"}
@@ -108,6 +108,9 @@ class FakeMistral:
     api_key: str = "test-key"
     default: Reply = field(default_factory=lambda: status(500))
     requests: list[RecordedRequest] = field(default_factory=list)
+    # Answers a valid request (its parsed body) when the script is empty, before `default`:
+    # a stand-in "model" whose answer depends on the prompt it was sent.
+    responder: Callable[[Any], Reply] | None = None
 
     def __post_init__(self) -> None:
         self._script: deque[Reply] = deque()
@@ -157,9 +160,11 @@ class FakeMistral:
         with self._lock:
             self.requests.append(request)
 
-    def _next_reply(self) -> Reply:
+    def _next_reply(self, body: Any = None) -> Reply:
         with self._lock:
-            return self._script.popleft() if self._script else self.default
+            if self._script:
+                return self._script.popleft()
+        return self.responder(body) if self.responder is not None else self.default
 
 
 def completion(model: str, content: str) -> dict[str, Any]:
@@ -199,7 +204,7 @@ def _handler_for(fake: FakeMistral) -> type[BaseHTTPRequestHandler]:
                 return self._json(404, {"detail": "Not Found"})
             if problems := request_problems(body):
                 return self._json(422, {"detail": problems})
-            self._answer(fake._next_reply(), body["model"])
+            self._answer(fake._next_reply(body), body["model"])
 
         def _answer(self, reply: Reply, model: str) -> None:
             if reply.kind == "hang":

@@ -66,9 +66,10 @@ TABLE: list[Case] = [
     case("GET", "/docs",                             200, 200, 200, 200, 200),
     case("GET", "/docs/oauth2-redirect",             200, 200, 200, 200, 200),
     case("GET", "/redoc",                            200, 200, 200, 200, 200),
+    case("GET", "/docs/assets/{path}",               200, 200, 200, 200, 200, at={"path": "docs_asset"}),
     case("GET", "/healthz",                          200, 200, 200, 200, 200),
     case("GET", "/readyz",                           200, 200, 200, 200, 200),
-    case("GET", "/metrics",                          200, 200, 200, 200, 200),
+    case("GET", "/metrics",                          403, 403, 403, 403, 403),   # [metrics] token or networks
     case("GET", "/static/{path}",                    200, 200, 200, 200, 200),
     # ---- public pages and the no-login link (the link is the credential, whoever holds it)
     case("GET", "/",                                 200, 200, 200, 200, 200),
@@ -95,6 +96,7 @@ TABLE: list[Case] = [
     case("GET", "/verify",                           200, 200, 200, 200, 200),
     case("POST", "/verify",                          200, 200, 200, 200, 200, form={"email": "ann@example.org"}),
     case("GET", "/verify/{token}",                   400, 400, 400, 400, 400, at={"token": "bad_token"}),
+    case("POST", "/verify/{token}",                  400, 400, 400, 400, 400, at={"token": "bad_token"}),
     case("GET", "/reset",                            200, 200, 200, 200, 200),
     case("POST", "/reset",                           200, 200, 200, 200, 200, form={"email": "ann@example.org"}),
     case("GET", "/reset/{token}",                    400, 400, 400, 400, 400, at={"token": "bad_token"}),
@@ -166,6 +168,10 @@ TABLE: list[Case] = [
     case("DELETE", "/api/tickets/{ticket_id}",       401, 403, 403, 403, 404, at=UNKNOWN_TICKET),
     case("POST", "/api/tickets/{ticket_id}/followers", 401, 403, 403, 201, 201, json={"email": "fa{n}@example.org"}),
     case("DELETE", "/api/tickets/{ticket_id}/followers/{email}", 401, 403, 403, 204, 404),
+    case("GET", "/api/tickets/{ticket_id}/similar",  401, 403, 403, 200, 200),
+    case("GET", "/api/tickets/{ticket_id}/similar",  401, 403, 403, 404, 404, at=UNKNOWN_TICKET),
+    case("POST", "/api/tickets/{ticket_id}/suggest-reply", 401, 403, 403, 200, 200),
+    case("POST", "/api/tickets/{ticket_id}/suggest-reply", 401, 403, 403, 404, 404, at=UNKNOWN_TICKET),
     # ---- JSON API: accounts and users
     case("POST", "/api/auth/register",               201, 201, 201, 201, 201,
          json={"email": "api{n}@example.org", "password": PASSWORD}),
@@ -210,7 +216,7 @@ def world(desk) -> World:
                    "raw_mail": raw.id, "dead_job": s.query(Job.id).filter_by(state="dead").scalar(),
                    "unknown_ticket": 999_999, "ticket_a": w.ticket_a, "ticket_b": w.ticket_b,
                    "attachment_a": w.attachment_a, "static_file": "portal.css",
-                   "follower_email": "fol@example.org"}
+                   "follower_email": "fol@example.org", "docs_asset": "swagger-ui.css"}
         s.add(Follower(ticket_id=w.ticket_a, contact_id=add_user(s, "fol@example.org", "customer").id))
     with w.client:
         yield w

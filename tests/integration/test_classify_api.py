@@ -28,7 +28,7 @@ def test_offline_suggestion_while_typing(env, tmp_path):
 def test_failing_mistral_gives_defaults_marked_as_fallback(env, tmp_path):
     with FakeMistral(api_key="k", default=status(503)) as fake:
         env = {**env, "POSTDESK_AI__API_KEY": "k", "POSTDESK_AI__SERVER_URL": fake.url,
-               "POSTDESK_AI__MAX_RETRIES": "0"}
+               "POSTDESK_AI__MAX_RETRIES": "0", "POSTDESK_AI__CLASSIFY_ANONYMOUS": "provider"}
         with PostdeskProcess(tmp_path / "run", env, only="web") as server:
             failed = httpx.post(f"{server.base_url}/api/tickets/classify", json={"description": "Printer smokes"})
             fake.script(ok({"summary": "Printer smokes.", "category": "technical", "priority": "critical",

@@ -172,7 +172,8 @@ def test_the_migrations_build_what_the_models_declare_but_the_search_table(db_ur
     engine.dispose()
     assert filtered == []
     dropped = sorted(getattr(d[1], "name", "") for d in unfiltered)
-    assert dropped == (["ix_ticket_search_document", "ticket_search", "ticket_status_tally"]
+    assert dropped == (["ix_ticket_search_document", "ix_ticket_similar_document", "ticket_search",
+                        "ticket_similar", "ticket_status_tally"]
                        if "postgresql" in db_url else [])
 
 

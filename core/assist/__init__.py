@@ -1,0 +1,1 @@
+"""Help for agents answering a ticket: similar resolved tickets and a suggested reply."""
