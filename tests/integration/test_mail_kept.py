@@ -281,3 +281,12 @@ def test_an_admin_turns_a_misjudged_automatic_mail_into_a_ticket(app, desk):  # 
     assert ticket.subject.startswith("Out of office") and acks == ["gus@example.org"]
     again = post_form(admin, "/admin/automatic", f"/admin/automatic/{raw_id}/open-ticket", {})
     assert again.headers["location"].endswith("done=none")  # only once, and never for a mail on a ticket
+
+
+def test_only_data_lines_may_be_long_a_long_command_line_is_refused(desk):
+    with SmtpDoor(desk, with_worker=False) as door:
+        with smtplib.SMTP("127.0.0.1", door.port, timeout=10) as smtp:
+            smtp.ehlo()
+            code, message = smtp.docmd("NOOP", "x" * 5000)
+            assert smtp.noop()[0] == 250  # the session goes on
+    assert code == 500 and b"too long" in message
