@@ -3,8 +3,9 @@
     .venv/bin/python bench/ingest.py [--n 2000] [--db sqlite|postgresql|both] [--connections 1] [--shuffle]
 
 Prints one table of figures (no asserts): SMTP-accept and end-to-end rates, the end-to-end
-rate as a fraction of a bare stdlib parse of the same corpus, the server's peak RSS, and
-whether every mail landed where it should (new mails open tickets, replies join theirs).
+rate as a fraction of a bare stdlib parse of the same corpus, the rate at which the
+acknowledgements reach the smarthost (a real SMTP sink in this process), the server's peak
+RSS, and whether every mail landed where it should (new mails open tickets, replies join theirs).
 --shuffle sends the same mails in a shuffled order (about a third of the replies then arrive
 before the mail they answer) and prints the share of replies on their conversation's ticket.
 Sender authentication is on, its DNS answered by a stub on loopback (never real DNS).
@@ -346,7 +347,39 @@ def _stub_dns() -> StubDns:
     return _DNS
 
 
-def _server_environment(url: str, port: int, workdir: Path) -> dict[str, str]:
+
+
+class AckSink:
+    """The smarthost: a real SMTP server in this process noting when each acknowledgement arrives
+    and how many connections brought them."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.port = free_port()
+        self.arrivals: list[float] = []
+        self.connections = 0
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_DATA(self, server, session, envelope):
+        if b"Auto-Submitted: auto-replied" in envelope.original_content:
+            self.arrivals.append(time.perf_counter())
+        return "250 OK"
+
+    def __enter__(self) -> "AckSink":
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.controller.stop()
+
+
+def _server_environment(url: str, port: int, workdir: Path, smarthost_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTDESK_") and k != "MISTRAL_API_KEY"}
     env.update({
         "POSTDESK_DATABASE__URL": url,
@@ -356,18 +389,20 @@ def _server_environment(url: str, port: int, workdir: Path) -> dict[str, str]:
         "POSTDESK_WEB__SECRET_KEY": "bench-" + uuid.uuid4().hex,
         "POSTDESK_AI__PROVIDER": "offline",
         "POSTDESK_INTAKE__DNS_SERVERS": _stub_dns().address,
+        "POSTDESK_OUTBOUND__HOST": "127.0.0.1",
+        "POSTDESK_OUTBOUND__PORT": str(smarthost_port),
     })
     return env
 
 
 @contextmanager
-def running_server(url: str, workdir: Path) -> Iterator[Server]:
+def running_server(url: str, workdir: Path, smarthost_port: int) -> Iterator[Server]:
     """`postdesk serve --only smtp,worker` as a user starts it; SIGTERM and wait on the way out."""
     port = free_port()
     log = workdir / "server.log"
     with open(log, "wb") as log_file:
         process = subprocess.Popen([str(POSTDESK), "serve", "--only", "smtp,worker"], cwd=workdir,
-                                   env=_server_environment(url, port, workdir), stdout=log_file,
+                                   env=_server_environment(url, port, workdir, smarthost_port), stdout=log_file,
                                    stderr=subprocess.STDOUT)
     server = Server(process, port, log)
     try:
@@ -548,6 +583,8 @@ class Result:
     connections: int
     accept_seconds: float
     e2e_seconds: float
+    smarthost_seconds: float  # until the last acknowledgement reached the smarthost
+    smarthost_connections: int
     server_cpu_seconds: float
     peak_rss_mb: float
     outcome: Outcome
@@ -557,6 +594,7 @@ class Result:
 class Timing:
     accept_seconds: float
     e2e_seconds: float
+    smarthost_seconds: float
 
 
 def machine_cpu() -> tuple[int, int]:
@@ -578,8 +616,10 @@ def _observer_engine(url: str) -> Engine:
     return create_engine(url, pool_size=1, max_overflow=0)
 
 
-def send_and_wait(server: Server, engine: Engine, corpus: Corpus, connections: int, timeout: float) -> Timing:
-    """Send the corpus over `connections` SMTP connections; time the last 250 and the last stored mail."""
+def send_and_wait(server: Server, engine: Engine, corpus: Corpus, connections: int, timeout: float,
+                  smarthost: AckSink) -> Timing:
+    """Send the corpus over `connections` SMTP connections; time the last 250, the last stored mail
+    and the last acknowledgement at the smarthost."""
     sending, stop = Sending(), threading.Event()
     senders = [threading.Thread(target=send_share, args=(server.port, share, sending, stop), daemon=True)
                for share in shares(corpus, connections)]
@@ -594,14 +634,21 @@ def send_and_wait(server: Server, engine: Engine, corpus: Corpus, connections: i
     if sending.errors or len(sending.last_250) != len(senders):
         raise BenchError("sending failed: " + "; ".join(sending.errors[:3] or ["a sender did not finish"]))
     started = min(sending.first_mail_from)
-    return Timing(max(sending.last_250) - started, done_at - started)
+    deadline = time.monotonic() + timeout
+    while len(smarthost.arrivals) < corpus.new_count:
+        if time.monotonic() > deadline:
+            raise BenchError(f"only {len(smarthost.arrivals)}/{corpus.new_count} acknowledgements reached the "
+                             f"smarthost after {timeout:.0f}s")
+        time.sleep(POLL_SECONDS)
+    return Timing(max(sending.last_250) - started, done_at - started, max(smarthost.arrivals) - started)
 
 
 def run_one(kind: str, corpus: Corpus, connections: int, timeout: float, profile: Path | None) -> Result:
     """A fresh database, a fresh server, the whole corpus; the figures and what the server stored."""
     with tempfile.TemporaryDirectory(prefix=f"postdesk-bench-{kind}-") as tmp:
         workdir = Path(tmp)
-        with fresh_database(kind, workdir) as db, running_server(db.url, workdir) as server:
+        with fresh_database(kind, workdir) as db, AckSink() as smarthost, \
+                running_server(db.url, workdir, smarthost.port) as server:
             engine = _observer_engine(db.url)
             spy = None
             try:
@@ -609,7 +656,7 @@ def run_one(kind: str, corpus: Corpus, connections: int, timeout: float, profile
                     _check_tables_in_schema(engine, db.schema)
                 spy = _start_profiler(server, profile, kind)
                 cpu_before, machine_before = server.cpu_seconds(), machine_cpu()
-                timing = send_and_wait(server, engine, corpus, connections, timeout)
+                timing = send_and_wait(server, engine, corpus, connections, timeout, smarthost)
                 cpu, busy = server.cpu_seconds() - cpu_before, machine_busy_cores(machine_before, machine_cpu())
                 peak = server.peak_rss_mb()
                 stored = outcome(engine, corpus)
@@ -618,7 +665,8 @@ def run_one(kind: str, corpus: Corpus, connections: int, timeout: float, profile
             finally:
                 _stop_profiler(spy)
                 engine.dispose()
-    return Result(kind, busy, connections, timing.accept_seconds, timing.e2e_seconds, cpu, peak, stored)
+    return Result(kind, busy, connections, timing.accept_seconds, timing.e2e_seconds, timing.smarthost_seconds,
+                  smarthost.connections, cpu, peak, stored)
 
 
 def _start_profiler(server: Server, profile: Path | None, kind: str) -> subprocess.Popen | None:
@@ -650,12 +698,15 @@ def _stop_profiler(spy: subprocess.Popen | None) -> None:
 
 # --- output -----------------------------------------------------------------------------
 
-COLUMNS = ["db", "busy cores", "conns", "accept msg/s", "e2e msg/s", "e2e/parse", "e2e s", "CPU ms/msg", "RSS MB",
-           "tickets", "replies ok", "quarantined", "acks"]
+COLUMNS = ["db", "busy cores", "conns", "accept msg/s", "e2e msg/s", "e2e/parse", "e2e s", "at smarthost msg/s",
+           "smarthost/parse", "smarthost s", "conns out", "CPU ms/msg", "RSS MB", "tickets", "replies ok",
+           "quarantined", "acks"]
 LEGEND = ("busy cores: the whole machine's CPU use while the mails flowed (server, PostgreSQL, this "
           "bench, and anyone else's work, which skews the figures); accept: until the "
           "last 250; e2e: first MAIL FROM until every mail is a stored ticket message and every acknowledgement "
-          "is queued; e2e/parse: e2e rate / bare stdlib parse rate; CPU: server user+sys CPU per mail; RSS: "
+          "is queued; e2e/parse: e2e rate / bare stdlib parse rate; at smarthost: first MAIL FROM until the last "
+          "acknowledgement reached the smarthost (mails in / that time), over 'conns out' connections; "
+          "CPU: server user+sys CPU per mail; RSS: "
           "server peak (VmHWM); tickets, acks: found/expected; replies ok: replies stored on their thread's ticket")
 
 
@@ -663,6 +714,8 @@ def _row(r: Result, corpus: Corpus, parse_rate: float) -> list[str]:
     n, o = len(corpus.mails), r.outcome
     return [r.db, f"{r.machine_busy_cores:.2f}", str(r.connections), f"{n / r.accept_seconds:,.0f}",
             f"{n / r.e2e_seconds:,.0f}", f"{n / r.e2e_seconds / parse_rate:.1%}", f"{r.e2e_seconds:.1f}",
+            f"{n / r.smarthost_seconds:,.0f}", f"{n / r.smarthost_seconds / parse_rate:.1%}",
+            f"{r.smarthost_seconds:.1f}", str(r.smarthost_connections),
             f"{r.server_cpu_seconds / n * 1000:.1f}", f"{r.peak_rss_mb:.0f}",
             f"{o.tickets}/{corpus.new_count}", f"{o.replies_on_their_ticket}/{corpus.reply_count}",
             str(o.quarantined), f"{o.acknowledgements}/{corpus.new_count}"]

@@ -26,6 +26,7 @@ from core.config import Settings
 from core.errors import SenderError
 from core.mail import tokens
 from core.mail.compose import OutgoingMail, build_mail
+from core.mail.text_html import text_to_html
 from core.models import ROLES, AccountToken, Contact, Outbox, Throttle, Ticket, WebSession, aware, utcnow
 from core.notify import render
 from core.sessions import end_all_sessions
@@ -422,7 +423,7 @@ def queue_account_mail(session: Session, settings: Settings, contact: Contact, p
     message_id = tokens.make_message_id(secret, 0, domain)
     raw = build_mail(OutgoingMail(
         from_address=sender, to=contact.email, to_name=contact.name, subject=subject, text=text,
-        message_id=message_id, extra_headers=(("X-Postdesk-Loop", tokens.loop_token(secret, domain)),
+        html=text_to_html(text), message_id=message_id, extra_headers=(("X-Postdesk-Loop", tokens.loop_token(secret, domain)),
                                               ("Auto-Submitted", "auto-generated"),
                                               ("X-Auto-Response-Suppress", "All"))))
     row = Outbox(ticket_id=None, purpose=purpose, message_id=message_id, mail_from=sender,

@@ -53,6 +53,10 @@ class OutboundSettings:
     from_address: str = ""
     timeout_seconds: float = 30.0
     max_attempts: int = 8
+    connections: int = 2
+    lease_seconds: float = 30.0
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    coalesce_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -301,6 +305,8 @@ def _validate(settings: Settings) -> None:
     if settings.ai.provider not in {"auto", "mistral", "offline"}:
         raise ConfigError("[ai] provider must be auto, mistral or offline")
     _validate_imap(settings.imap)
+    if settings.outbound.connections < 1 or settings.outbound.lease_seconds < 1:
+        raise ConfigError("[outbound] connections and lease_seconds must be at least 1")
     _validate_hardening(settings)
 
 

@@ -374,6 +374,21 @@ class ImapState(Base):
     updated_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
 
 
+class StaffNotice(Base):
+    """Something a staff member should know about a ticket (a customer replied…), and the outbox
+    mail that tells them: notices due while a mail to the same person waits join it (a digest)."""
+    __tablename__ = "staff_notice"
+    __table_args__ = (Index("ix_staff_notice_contact_outbox", "contact_id", "outbox_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"))
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text, default="")
+    outbox_id: Mapped[Optional[int]] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
 class AutomaticMail(Base):
     """A recognised automatic mail (auto-reply, delivery or feedback report, provider notification,
     our own mail coming back): what it is, why, whom it concerns, and the ticket it was attached

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.mail import tokens
 from core.db import insert_row
-from core.mail.compose import OutgoingMail, build_mail, header_safe, mailable
-from core.models import AccessLink, Outbox, utcnow
+from core.markdown import markdown_to_html
+from core.mail.compose import MailAttachment, OutgoingMail, build_mail, header_safe, mailable
+from core.mail.text_html import text_to_html
+from core.models import AccessLink, Message, Outbox, utcnow
 from core.routing import TAG_RE
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ class ThreadTicket(Protocol):
 
 class AnsweredMessage(Protocol):
     """What an answer needs of the message it answers (a Message, or intake's StoredMessage)."""
+    id: int
     subject: str
     message_id: str | None
     references: str
@@ -63,6 +66,27 @@ def render(template: str, **context) -> str:
     return _mail_templates().get_template(template).render(**context)
 
 
+def render_parts(template: str, markdown: dict[str, str] | None = None, **context) -> tuple[str, str]:
+    """(text, html) of a mail from one template: the text as rendered, the HTML made from that text.
+    `markdown` values (an agent's reply) appear as written in the text and rendered in the HTML."""
+    markdown = markdown or {}
+    text = render(template, **context, **markdown)
+    if not markdown:
+        return text, text_to_html(text)
+    marks = {name: f"@@postdesk-{name}-{id(markdown)}@@" for name in markdown}
+    skeleton = render(template, **context, **marks)
+    fragments = {marks[name]: markdown_to_html(value) for name, value in markdown.items()}
+    return text, text_to_html(skeleton, fragments)
+
+
+def request_excerpt(text: str, limit: int = 600) -> str:
+    """The start of a customer's request, quoted ('> ') for the acknowledgement; cut at a word."""
+    text = text.strip()
+    if len(text) > limit:
+        text = text[:limit].rsplit(None, 1)[0] + " […]"
+    return "\n".join(f"> {line}".rstrip() for line in text.splitlines()[:15])
+
+
 def tagged_subject(ticket: ThreadTicket, subject: str) -> str:
     """'[#N] subject', without doubling a tag that is already there."""
     subject = header_safe(subject) or ticket.subject
@@ -89,6 +113,9 @@ def _automatic_replies_recently(session: Session, settings: Settings, recipient:
     return session.connection().execute(_ACKS_SINCE, {"rcpt": recipient, "since": since}).scalar() or 0
 
 
+_REQUEST_TEXT = select(Message.visible_text).where(Message.id == bindparam("message_id"))
+
+
 def queue_acknowledgement(session: Session, settings: Settings, ticket: ThreadTicket, inbound: AnsweredMessage,
                           requester: Recipient) -> bool:
     """Write the acknowledgement of a new ticket to the outbox; False when it must not be sent."""
@@ -102,27 +129,44 @@ def queue_acknowledgement(session: Session, settings: Settings, ticket: ThreadTi
                     requester.email, extra={"ticket_id": ticket.id})
         return False
     link = create_access_link(session, settings, ticket, requester)
-    text = render("acknowledgement.txt", ticket=ticket, name=requester.name, link=link,
-                  site_name="Postdesk support")
+    request = session.connection().execute(_REQUEST_TEXT, {"message_id": inbound.id}).scalar() or ""
+    text, html = render_parts("acknowledgement.txt", ticket=ticket, name=requester.name, link=link,
+                              site_name="Postdesk support", excerpt=request_excerpt(request))
     queue_mail(session, settings, ticket, requester, purpose="acknowledgement",
                subject=tagged_subject(ticket, inbound.subject), text=text, answering=inbound,
-               automatic="auto-replied")
+               automatic="auto-replied", html=html)
     return True
 
 
 def queue_mail(session: Session, settings: Settings, ticket: ThreadTicket, to: Recipient, *, purpose: str,
                subject: str, text: str, answering: AnsweredMessage | None, automatic: str = "",
-               html: str = "") -> Queued | None:
+               html: str = "", attachments: tuple[MailAttachment, ...] = (), from_name: str = "Support",
+               send_at: datetime | None = None) -> Queued | None:
     """Compose a mail on a ticket's thread (signed Message-ID and Reply-To) into the outbox;
-    None when the address cannot be written into a mail (logged, nothing queued)."""
+    None when the address cannot be written into a mail (logged, nothing queued).
+    Without `html` the HTML part is made from the text; `send_at` holds the mail back until then."""
     if not mailable(to.email):
         log.warning("ticket %s: no %s mail to %r, an address we cannot write into a mail", ticket.id,
                     purpose, to.email, extra={"ticket_id": ticket.id})
         return None
+    sender = settings.from_address
+    message_id = tokens.make_message_id(settings.web.secret_key, ticket.id, sender.rpartition("@")[2])
+    raw = compose_ticket_mail(settings, ticket, to, message_id, subject=subject, text=text, answering=answering,
+                              automatic=automatic, html=html, attachments=attachments, from_name=from_name)
+    values = {"ticket_id": ticket.id, "purpose": purpose, "message_id": message_id, "mail_from": sender,
+              "rcpt_to": to.email, "raw": raw}
+    if send_at is not None:
+        values["next_attempt_at"] = send_at
+    return Queued(insert_row(session, Outbox, values), message_id)
+
+
+def compose_ticket_mail(settings: Settings, ticket: ThreadTicket, to: Recipient, message_id: str, *, subject: str,
+                        text: str, answering: AnsweredMessage | None, automatic: str = "", html: str = "",
+                        attachments: tuple[MailAttachment, ...] = (), from_name: str = "Support") -> bytes:
+    """The bytes of a mail on a ticket's thread: signed Reply-To, threaded on `answering`."""
     secret = settings.web.secret_key
     sender = settings.from_address
     domain = sender.rpartition("@")[2]
-    message_id = tokens.make_message_id(secret, ticket.id, domain)
     refs: tuple[str, ...] = ()
     in_reply_to = ""
     if answering is not None and answering.message_id:
@@ -132,11 +176,8 @@ def queue_mail(session: Session, settings: Settings, ticket: ThreadTicket, to: R
                ("X-Postdesk-Ticket", str(ticket.id))]
     if automatic:
         headers += [("Auto-Submitted", automatic), ("X-Auto-Response-Suppress", "All")]
-    raw = build_mail(OutgoingMail(
-        from_address=sender, to=to.email, to_name=to.name, subject=subject, text=text, html=html,
-        message_id=message_id, in_reply_to=in_reply_to, references=refs,
+    return build_mail(OutgoingMail(
+        from_address=sender, to=to.email, to_name=to.name, subject=subject, text=text,
+        html=html or text_to_html(text), message_id=message_id, in_reply_to=in_reply_to, references=refs,
         reply_to=tokens.sign_reply_address(secret, sender, ticket.id, to.email),
-        extra_headers=tuple(headers)))
-    row_id = insert_row(session, Outbox, {"ticket_id": ticket.id, "purpose": purpose, "message_id": message_id,
-                                          "mail_from": sender, "rcpt_to": to.email, "raw": raw})
-    return Queued(row_id, message_id)
+        extra_headers=tuple(headers), attachments=attachments, from_name=from_name))

@@ -1,20 +1,22 @@
 """Delivers the outbox: through the smarthost when one is configured, else as .eml files in a folder.
 
+`[outbound] connections` deliverers run side by side. Each claims a small batch under a short
+lease (`lease_seconds`), sends it over one reused smarthost connection (core/smarthost.py), and
+records the batch's outcomes in one transaction. While a batch is being sent a timer renews its
+lease and writes down the outcomes known so far, so a crash strands only the unsent rest of the
+batch in flight, and only until its lease ends; mails already taken are not sent twice.
+
 A temporary failure (4xx, connection trouble) is retried with backoff; a permanent one (5xx)
 or too many attempts marks the row failed, visible to admins, and the recipient undeliverable.
-
 No transaction is open while a mail travels (a slow smarthost would otherwise hold SQLite's
-write lock, and with it all intake): a batch is claimed in one short transaction, each mail
-sent outside any, and each outcome recorded in a short transaction of its own.
+write lock, and with it all intake).
 """
 from __future__ import annotations
 
 import logging
 import os
-import smtplib
-import socket
-import ssl
-import time
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,17 +28,13 @@ from core.config import OutboundSettings, Settings
 from core.db import skip_locked
 from core.metrics import OUTBOUND
 from core.models import Contact, Outbox, utcnow
+from core.smarthost import SENT, Outcome, PermanentFailure, RecipientRefused, SmarthostSession
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=5)  # the least a claim lasts; see lease_for()
+BATCH = 20  # mails per claim: a crash strands at most this many, for at most one lease
+RECORD_EVERY = 0.5  # seconds: a batch still sending writes down what it has sent at least this often
 
-
-class PermanentFailure(Exception):
-    """5xx from the smarthost: retrying cannot help."""
-
-
-class RecipientRefused(PermanentFailure):
-    """The smarthost refused the address itself: stop mailing it until an admin clears it."""
+__all__ = ["PermanentFailure", "RecipientRefused", "deliver_due", "claim_due", "lease_for"]
 
 
 @dataclass(frozen=True)
@@ -65,57 +63,42 @@ def write_to_folder(folder: Path, row: OutgoingMail) -> None:
     os.replace(tmp, final)
 
 
-def send_via_smarthost(cfg: OutboundSettings, row: OutgoingMail) -> None:
-    try:
-        with smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_seconds) as smtp:
-            if cfg.starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if cfg.username:
-                smtp.login(cfg.username, cfg.password)
-            smtp.sendmail(row.mail_from, [row.rcpt_to], row.raw)
-    except smtplib.SMTPRecipientsRefused as exc:
-        code = next(iter(exc.recipients.values()))[0]
-        if 500 <= code < 600:
-            raise RecipientRefused(f"recipient refused: {exc.recipients}") from exc
-        raise
-    except smtplib.SMTPResponseException as exc:
-        if 500 <= exc.smtp_code < 600:
-            detail = exc.smtp_error if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error).encode()
-            # Each row has one recipient: an enhanced status 5.1.x names that address as bad.
-            kind = RecipientRefused if detail.startswith(b"5.1.") else PermanentFailure
-            raise kind(f"{exc.smtp_code} {detail.decode(errors='replace')}") from exc
-        raise
-
-
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
 
 
 def lease_for(cfg: OutboundSettings) -> timedelta:
-    """How long a claim keeps other deliverers off a row: well beyond a smarthost timeout."""
-    return max(LEASE, timedelta(seconds=4 * cfg.timeout_seconds))
+    """How long a claim keeps other deliverers off a row unless renewed ([outbound] lease_seconds)."""
+    return timedelta(seconds=max(1.0, cfg.lease_seconds))
 
 
-def deliver_due(sessions: sessionmaker[Session], settings: Settings, limit: int = 100) -> int:
-    """Send the due outbox rows this deliverer can claim; returns how many were sent.
+def deliver_due(sessions: sessionmaker[Session], settings: Settings, limit: int = BATCH) -> int:
+    """Send the due outbox rows this process can claim, `[outbound] connections` batches of up to
+    `limit` at a time, until a batch comes back short (caught up); returns how many were sent.
 
     Two deliverers never claim the same row. Delivery is at least once, not exactly once: a
-    process killed after the smarthost took a mail but before the outcome was recorded leaves
-    the row pending and leased; when the lease ends it is due again and sent again. SMTP has
-    no way to ask whether a mail whose answer never arrived was taken.
+    process killed while a mail travels leaves that row leased; when the lease ends it is due
+    again and sent again. SMTP has no way to ask whether a mail whose answer never arrived was taken.
     """
-    cfg = settings.outbound
-    lease = lease_for(cfg)
-    # Start no send the lease may not outlast: the rest of the batch goes back, due at once.
-    send_until = time.monotonic() + (lease - timedelta(seconds=2 * cfg.timeout_seconds)).total_seconds()
-    batch = claim_due(sessions, lease, limit)
+    workers = max(1, settings.outbound.connections)
+    if workers == 1:
+        return _deliver_batches(sessions, settings.outbound, limit)
+    with ThreadPoolExecutor(workers, thread_name_prefix="outbox") as pool:
+        runs = [pool.submit(_deliver_batches, sessions, settings.outbound, limit) for _ in range(workers)]
+        return sum(run.result() for run in runs)
+
+
+def _deliver_batches(sessions: sessionmaker[Session], cfg: OutboundSettings, limit: int) -> int:
+    """One deliverer: claim a batch, send it, record it; again while batches come full. The smarthost
+    connection is kept from batch to batch, so a backlog goes out over one connection per deliverer."""
     sent = 0
-    for n, mail in enumerate(batch):
-        if time.monotonic() > send_until:
-            hand_back(sessions, batch[n:])
-            log.info("outbox: lease running short; %s claimed mail(s) handed back for the next run", len(batch) - n)
-            break
-        sent += _deliver(sessions, cfg, mail)
+    with SmarthostSession(cfg) as smarthost:
+        while not smarthost.down and (batch := claim_due(sessions, lease_for(cfg), limit)):
+            sent += _deliver_batch(sessions, cfg, batch, smarthost)
+            if len(batch) < limit:
+                # Caught up. Chasing each new mail in batches of one or two would cost intake a write
+                # transaction per mail; the next run (soon after the next drain) takes what gathered.
+                break
     return sent
 
 
@@ -140,13 +123,6 @@ def claim_due(sessions: sessionmaker[Session], lease: timedelta, limit: int) -> 
         return [OutgoingMail(*row[:-1], attempts=row.attempts + 1) for row in rows]
 
 
-def hand_back(sessions: sessionmaker[Session], mails: list[OutgoingMail]) -> None:
-    """Release claimed mails that were not tried: due at once, their attempt not counted."""
-    with sessions() as session, session.begin():
-        for mail in mails:
-            session.execute(_still_ours(mail).values(attempts=mail.attempts - 1, next_attempt_at=utcnow()))
-
-
 def _still_ours(mail: OutgoingMail):
     """An UPDATE of the row only while our claim holds (nobody claimed it again after our lease)."""
     return (update(Outbox).where(Outbox.id == mail.id, Outbox.state == "pending", Outbox.attempts == mail.attempts)
@@ -159,51 +135,120 @@ def _record_if_ours(session: Session, mail: OutgoingMail, **values) -> None:
                     mail.id)
 
 
-def _deliver(sessions: sessionmaker[Session], cfg: OutboundSettings, mail: OutgoingMail) -> int:
-    """Send one claimed mail, outside any transaction, then record how it went."""
+class _Batch:
+    """A claimed batch being sent: outcomes waiting to be recorded, and the rows still in flight.
+    The sending thread adds outcomes; the lease timer (another thread) may record them early."""
+
+    def __init__(self, sessions: sessionmaker[Session], cfg: OutboundSettings, mails: list[OutgoingMail]) -> None:
+        self.sessions = sessions
+        self.cfg = cfg
+        self.unsent = {m.id: m for m in mails}
+        self.outcomes: list[tuple[OutgoingMail, Outcome]] = []
+        self.lock = threading.Lock()  # held while recording, so outcomes are written exactly once
+        self.done = threading.Event()
+        self.sent = 0
+
+    def add(self, mail: OutgoingMail, outcome: Outcome) -> None:
+        self.sent += outcome.state == "sent"
+        with self.lock:
+            self.outcomes.append((mail, outcome))
+            self.unsent.pop(mail.id, None)
+
+    def record(self, renew: bool = False) -> None:
+        """Write the outcomes so far in one transaction; `renew` extends the lease of the rest."""
+        with self.lock:
+            outcomes, self.outcomes = self.outcomes, []
+            rest = list(self.unsent.values()) if renew else []
+            if outcomes or rest:
+                _record(self.sessions, self.cfg, outcomes, rest)
+
+    def keep_leased(self) -> None:
+        """The timer: record outcomes every RECORD_EVERY s, renew the lease every third of it."""
+        lease = lease_for(self.cfg).total_seconds()
+        tick = min(RECORD_EVERY, lease / 3)
+        since_renewal = 0.0
+        while not self.done.wait(tick):
+            since_renewal += tick
+            renew = since_renewal >= lease / 3
+            try:
+                self.record(renew=renew)
+            except Exception:  # a database hiccup: the batch's end records what is left
+                log.exception("outbox: recording a batch in flight failed")
+                continue
+            if renew:
+                since_renewal = 0.0
+
+
+def _deliver_batch(sessions: sessionmaker[Session], cfg: OutboundSettings, mails: list[OutgoingMail],
+                   smarthost: SmarthostSession) -> int:
+    """Send a claimed batch over the deliverer's connection (or into the folder), outside any transaction."""
+    batch = _Batch(sessions, cfg, mails)
+    timer = threading.Thread(target=batch.keep_leased, name="outbox-lease", daemon=True)
+    timer.start()
     try:
         if cfg.host:
-            send_via_smarthost(cfg, mail)
+            for mail in mails:
+                batch.add(mail, smarthost.send(mail))
         else:
-            write_to_folder(Path(cfg.outbox_dir), mail)
-    except PermanentFailure as exc:
-        OUTBOUND.labels(mail.purpose, "failed").inc()
-        _record_failure(sessions, mail, str(exc), refused=isinstance(exc, RecipientRefused))
-        return 0
-    except (smtplib.SMTPException, OSError, socket.timeout) as exc:
-        OUTBOUND.labels(mail.purpose, "retry").inc()
-        _record_retry(sessions, cfg, mail, f"{type(exc).__name__}: {exc}"[:2000])
-        return 0
-    _record_sent(sessions, mail)
-    OUTBOUND.labels(mail.purpose, "sent").inc()
-    log.info("outbox %s (%s, ticket %s) sent to %s", mail.id, mail.purpose, mail.ticket_id, mail.rcpt_to,
-             extra={"ticket_id": mail.ticket_id, "message_id": mail.message_id, "outbox_id": mail.id})
-    return 1
+            for mail in mails:
+                batch.add(mail, _to_folder(cfg, mail))
+    finally:
+        batch.done.set()
+        timer.join()
+        batch.record()
+    return batch.sent
+
+
+def _to_folder(cfg: OutboundSettings, mail: OutgoingMail) -> Outcome:
+    try:
+        write_to_folder(Path(cfg.outbox_dir), mail)
+    except OSError as exc:
+        return Outcome("retry", f"{type(exc).__name__}: {exc}"[:2000])
+    return SENT
 
 
 _SENT = update(Outbox).where(Outbox.id == bindparam("outbox_id")).values(
     state="sent", sent_at=bindparam("at"), last_error="")
+_RENEW = (update(Outbox).where(Outbox.id == bindparam("outbox_id"), Outbox.state == "pending",
+                               Outbox.attempts == bindparam("claimed")).values(next_attempt_at=bindparam("until")))
 
 
-def _record_sent(sessions: sessionmaker[Session], mail: OutgoingMail) -> None:
-    # Whoever holds the claim now, the smarthost has the mail: that is the row's truth.
+def _record(sessions: sessionmaker[Session], cfg: OutboundSettings, outcomes: list[tuple[OutgoingMail, Outcome]],
+            renew: list[OutgoingMail]) -> None:
+    """One transaction: each outcome written, the lease of the mails still to send renewed."""
+    now = utcnow()
     with sessions() as session, session.begin():
-        session.connection().execute(_SENT, {"outbox_id": mail.id, "at": utcnow()})
+        conn = session.connection()
+        sent = [{"outbox_id": m.id, "at": now} for m, o in outcomes if o.state == "sent"]
+        if sent:
+            # Whoever holds the claim now, the smarthost has the mail: that is the row's truth.
+            conn.execute(_SENT, sent)
+        for mail, outcome in outcomes:
+            if outcome.state == "failed":
+                _record_failure(session, mail, outcome.error, outcome.refused)
+            elif outcome.state == "retry":
+                _record_retry(session, cfg, mail, outcome.error, now)
+        if renew:
+            conn.execute(_RENEW, [{"outbox_id": m.id, "claimed": m.attempts, "until": now + lease_for(cfg)}
+                                  for m in renew])
+    for mail, outcome in outcomes:
+        OUTBOUND.labels(mail.purpose, outcome.state).inc()
+        if outcome.state == "sent":
+            log.info("outbox %s (%s, ticket %s) sent to %s", mail.id, mail.purpose, mail.ticket_id, mail.rcpt_to,
+                     extra={"ticket_id": mail.ticket_id, "message_id": mail.message_id, "outbox_id": mail.id})
 
 
-def _record_retry(sessions: sessionmaker[Session], cfg: OutboundSettings, mail: OutgoingMail, error: str) -> None:
+def _record_retry(session: Session, cfg: OutboundSettings, mail: OutgoingMail, error: str, now: datetime) -> None:
     if mail.attempts >= cfg.max_attempts:
-        _record_failure(sessions, mail, error)
+        _record_failure(session, mail, error)
         return
-    retry_at = utcnow() + _backoff(mail.attempts)
-    with sessions() as session, session.begin():
-        _record_if_ours(session, mail, last_error=error, next_attempt_at=retry_at)
+    retry_at = now + _backoff(mail.attempts)
+    _record_if_ours(session, mail, last_error=error, next_attempt_at=retry_at)
     log.warning("outbox %s to %s: %s; retry at %s", mail.id, mail.rcpt_to, error, retry_at)
 
 
-def _record_failure(sessions: sessionmaker[Session], mail: OutgoingMail, error: str, refused: bool = False) -> None:
-    with sessions() as session, session.begin():
-        _record_if_ours(session, mail, state="failed", last_error=error[:2000])
-        if refused:
-            session.execute(update(Contact).where(Contact.email == mail.rcpt_to).values(undeliverable=True))
+def _record_failure(session: Session, mail: OutgoingMail, error: str, refused: bool = False) -> None:
+    _record_if_ours(session, mail, state="failed", last_error=error[:2000])
+    if refused:
+        session.execute(update(Contact).where(Contact.email == mail.rcpt_to).values(undeliverable=True))
     log.error("outbox %s to %s failed for good: %s", mail.id, mail.rcpt_to, error)

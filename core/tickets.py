@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core import automatic, followers_from_mail, jobs, notify
+from core import agent_mail, automatic, followers_from_mail, jobs, notify
 from core.config import Settings
 from core.db import insert_or_ignore, insert_row
 from core.mail.classify import AUTO_REPLY, DELIVERY_REPORT, OUR_OWN_MAIL, Verdict
@@ -170,6 +170,10 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
         return Received(None, None, "unverified", False, False, "", unverified=route.refused)
     if route.ticket is not None and not reason and _closed_too_long(route.ticket, settings.intake.reopen_days):
         route = Route(None, "new", mentions=route.ticket.id)  # a follow-up long after closing: a new ticket
+    if not reason and (taken := agent_mail.take_staff_reply(
+            session, settings, raw, mail, sender, route.ticket, recipients,
+            authenticated=auth.dkim == "pass" and auth.from_aligned)):
+        return Received(*taken, created=False, acknowledged=False, automatic="")
     created = route.ticket is None
     ticket = route.ticket or _open_ticket(session, mail, sender, route.mentions)
     message = _store_message(session, ticket, raw, mail, sender, route.matched_by, automatic=bool(reason),
@@ -186,6 +190,7 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
     if isinstance(ticket, Ticket):
         _reopen_on_reply(session, ticket, sender, automatic=bool(reason))
         _touch(session, ticket)
+        agent_mail.notify_watchers(session, settings, ticket, sender, mail, automatic=bool(reason))
     if created or not reason:
         jobs.enqueue(session, "triage", ticket.id)  # a thread summary follows every human reply
     acknowledged = False

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import jobs, notify
+from core import customer_mail, jobs, notify, staff_notify
 from core.config import Settings
 from core.errors import SenderError
 from core.markdown import markdown_to_html
@@ -121,12 +121,7 @@ def reply_as_agent(session: Session, settings: Settings, ticket: Ticket, agent: 
         _set(session, ticket, agent, "status", "in_progress")
     ticket.updated_at = utcnow()
     session.flush()
-    body = notify.render("agent_reply.txt", ticket=ticket, text=text, agent=agent)
-    for person in _recipients(session, ticket):
-        row = notify.queue_mail(session, settings, ticket, person, purpose="reply", subject=message.subject,
-                                text=body, html=html, answering=answering)
-        if row is not None:
-            message.message_id = message.message_id or row.message_id
+    customer_mail.mail_agent_reply(session, settings, ticket, message, agent, _recipients(session, ticket), answering)
     return message
 
 
@@ -185,14 +180,8 @@ def change_fields(session: Session, settings: Settings, ticket: Ticket, actor: C
 
 def _mail_status(session: Session, settings: Settings, ticket: Ticket) -> None:
     session.flush()
-    text = notify.render("status_changed.txt", ticket=ticket)
-    html = markdown_to_html(f"Ticket #{ticket.id} is now **{ticket.status.replace('_', ' ')}**.\n\n"
-                            + (f"Resolution:\n\n{ticket.resolution}" if ticket.resolution else ""))
-    answering = _last_inbound(session, ticket)
-    for person in _recipients(session, ticket, status_mail=True):
-        notify.queue_mail(session, settings, ticket, person, purpose="status",
-                          subject=notify.tagged_subject(ticket, ticket.subject), text=text, html=html,
-                          answering=answering, automatic="auto-generated")
+    customer_mail.mail_status_change(session, settings, ticket, _recipients(session, ticket, status_mail=True),
+                                     _last_inbound(session, ticket))
 
 
 def reply_as_customer(session: Session, settings: Settings, ticket: Ticket, customer: Contact, text: str,
@@ -210,12 +199,7 @@ def reply_as_customer(session: Session, settings: Settings, ticket: Ticket, cust
     ticket.updated_at = utcnow()
     session.flush()
     jobs.enqueue(session, "triage", ticket.id)
-    if ticket.assignee is not None and ticket.assignee.id != customer.id:
-        notify.queue_mail(session, settings, ticket, ticket.assignee, purpose="customer-reply",
-                          subject=notify.tagged_subject(ticket, ticket.subject),
-                          text=notify.render("customer_reply.txt", ticket=ticket, text=text, customer=customer,
-                                             link=f"{settings.base_url}/agent/tickets/{ticket.id}"),
-                          answering=None, automatic="auto-generated")
+    staff_notify.customer_replied(session, settings, ticket, customer, text)
     return message
 
 

@@ -11,14 +11,14 @@ message at query time: 23 s for a ticket page at 100,000 tickets (bench/similar.
 three texts parsed once, when a ticket is resolved, a page ranks stored documents only.
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-02 07:30:00
 """
 from alembic import op
 
 
 revision = '0012'
-down_revision = '0008'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
-from core import queries, staff as people, views, workflow
+from core import customer_mail, queries, staff as people, views, workflow
 from core.assist.similar import similar_resolved
 from core.assist.suggest import record_drafted
 from core.config import Settings
@@ -110,7 +110,10 @@ def _ticket_page(request: Request, session: Session, ticket: Ticket, status_code
                 summary=views.latest_summary(session, ticket.id), skills=views.ticket_skills(session, ticket.id),
                 history=views.history_with_actors(session, ticket.id), staff=people.staff(session),
                 statuses=STATUSES, priorities=PRIORITIES, categories=CATEGORIES,
-                notice=request.query_params.get("done", ""), **extra)
+                notice=request.query_params.get("done", ""),
+                reply_plan=customer_mail.mail_plan(ticket, [f.contact for f in ticket.followers]),
+                status_plan=customer_mail.mail_plan(ticket, [f.contact for f in ticket.followers], status_mail=True),
+                **extra)
 
 
 @router.get("/tickets/{ticket_id}")

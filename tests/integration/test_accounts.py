@@ -66,7 +66,7 @@ def mails(sessions, purpose: str | None = None) -> list[EmailMessage]:
 
 
 def link_path(message: EmailMessage, kind: str) -> str:
-    found = re.search(rf"https?://[^/\s]+(/{kind}/[A-Za-z0-9_-]+)", message.get_content())
+    found = re.search(rf"https?://[^/\s]+(/{kind}/[A-Za-z0-9_-]+)", message.get_body(("plain",)).get_content())
     assert found, message.get_content()
     return found.group(1)
 
@@ -314,7 +314,7 @@ def test_earlier_mail_tickets_become_the_account_s_once_verified(app, desk):
         owners = {s.get(Ticket, r.ticket_id).requester_id for r in (first, second)}
     assert owners == {intake.id}
     welcome = mails(desk.sessions, "welcome")[0]
-    assert "The 2 requests you sent us earlier by mail are now in your account." in welcome.get_content()
+    assert "The 2 requests you sent us earlier by mail are now in your account." in welcome.get_body(("plain",)).get_content()
 
 
 def test_unverified_sign_in_when_allowed_shows_a_notice_and_no_earlier_tickets(app, desk, monkeypatch):
@@ -340,7 +340,7 @@ def test_registering_a_taken_address_answers_the_same_and_mails_the_owner(app, d
     assert same_page(fresh.text, taken.text, "new@example.org", "ann@example.org")
     note = mails(desk.sessions, "account-exists")
     assert [m["To"].addresses[0].addr_spec for m in note] == ["ann@example.org"]
-    assert "you already have one, so nothing was changed" in note[0].get_content()
+    assert "you already have one, so nothing was changed" in note[0].get_body(("plain",)).get_content()
     link_path(note[0], "reset")
     with desk.sessions() as s:
         assert verify_password(s.get(Contact, ann).password_hash, PASSWORD)  # unchanged

@@ -483,7 +483,7 @@ def test_agent_script_inserts_text_only_and_is_served_when_static_is_mounted(app
 
 def test_revoking_links_closes_every_link_to_the_ticket(agent, app, desk):
     got = receive(desk, mail("Printer", "It smokes."))
-    ack = parsed(outbox(desk, got.ticket_id)[0]).get_content()
+    ack = parsed(outbox(desk, got.ticket_id)[0]).get_body(("plain",)).get_content()
     token = re.search(r"/t/(\S+)", ack).group(1)
     visitor = TestClient(app)
     assert visitor.get(f"/t/{token}", headers=HTML).status_code == 200

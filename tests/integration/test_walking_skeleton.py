@@ -82,7 +82,7 @@ def test_mail_becomes_ticket_acknowledged_and_reply_threads(server, db_url, sink
     assert ack["In-Reply-To"] == f"<{first.message_id}>"
     assert f"<{first.message_id}>" in ack["References"]
     assert ack["Message-ID"].startswith("<pd.1.") and ack["Message-ID"].endswith("@example.test>")
-    body = ack.get_content()
+    body = ack.get_body(("plain",)).get_content()
     assert "#1" in body and ticket.reference in body
     link = re.search(r"(http://\S+/t/(\S+))", body)
     assert link and len(link.group(2)) >= 22  # ≥ 128 bits of token

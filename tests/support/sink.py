@@ -17,10 +17,22 @@ class _Collect:
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.lock = threading.Lock()
         self.refuse_with: str | None = None
+        self.connections = 0  # EHLOs seen: smtplib greets once per connection
+        self.close_after: int | None = None  # answer the next DATA after this many mails with 421
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self.lock:
+            self.connections += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_DATA(self, server, session, envelope):
         if self.refuse_with:
             return self.refuse_with
+        if self.close_after is not None and len(self.messages) >= self.close_after:
+            self.close_after = None
+            server.transport.close()  # the smarthost goes away mid-transaction, as after a restart
+            return "421 4.3.2 closing connection"
         with self.lock:
             self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 OK"
@@ -44,6 +56,16 @@ class SmtpSink:
     def refuse(self, reply: str | None) -> None:
         """Answer every DATA with this reply (e.g. '451 try later'), or accept again with None."""
         self.handler.refuse_with = reply
+
+    @property
+    def connections(self) -> int:
+        """How many SMTP connections have greeted this sink (EHLO) so far."""
+        with self.handler.lock:
+            return self.handler.connections
+
+    def drop_after(self, count: int) -> None:
+        """Drop the connection (421) at the first DATA once `count` mails were received; once."""
+        self.handler.close_after = count
 
     def mails(self) -> list[EmailMessage]:
         with self.handler.lock:

@@ -154,3 +154,16 @@ def test_commented_mailbox_example_in_config_toml_is_valid(tmp_path):
     names = [(m.name, m.key) for m in s.imap.enabled_mailboxes]
     assert names == [("", "@imap.example.test/INBOX"), ("sales", "sales@example.test@imap.example.test/INBOX"),
                      ("billing", "billing@imap.billing.example.test/Support")]
+
+
+def test_outbound_delivery_keys_have_defaults_and_refuse_nonsense():
+    from core.config import load_settings as load
+    from core.errors import ConfigError as Refused
+
+    cfg = load(environ={}).outbound
+    assert (cfg.connections, cfg.lease_seconds, cfg.max_attachment_bytes, cfg.coalesce_seconds) == \
+        (2, 30.0, 10 * 1024 * 1024, 60.0)
+    assert load(environ={"POSTDESK_OUTBOUND__CONNECTIONS": "4"}).outbound.connections == 4
+    for key in ("CONNECTIONS", "LEASE_SECONDS"):
+        with pytest.raises(Refused, match=r"\[outbound\]"):
+            load(environ={f"POSTDESK_OUTBOUND__{key}": "0"})
