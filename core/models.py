@@ -162,6 +162,8 @@ class RawMail(Base):
     held_until: Mapped[Optional[datetime]] = mapped_column(Stamp)
     waiting_for: Mapped[Optional[str]] = mapped_column(String(998), index=True)
     approved_by: Mapped[Optional[int]] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))  # held, then approved
+    # A different mail under a Message-ID an earlier raw_mail has: kept as its own mail, the reuse noted.
+    reuses_message_id_of: Mapped[Optional[int]] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
 
 
 class Message(Base):
@@ -521,3 +523,22 @@ class Presence(Base):
     contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True)
     typing: Mapped[bool] = mapped_column(Boolean, default=False)
     seen_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
+class AutomaticMail(Base):
+    """A recognised automatic mail (auto-reply, delivery or feedback report, provider notification,
+    our own mail coming back): what it is, why, whom it concerns, and the ticket it was attached
+    to; without a ticket it is kept in the spool with its bytes and listed for admins."""
+    __tablename__ = "automatic_mail"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    raw_mail_id: Mapped[int] = mapped_column(ForeignKey("raw_mail.id", ondelete="CASCADE"), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    from_address: Mapped[str] = mapped_column(String(998), default="")
+    subject: Mapped[str] = mapped_column(String(998), default="")
+    original_message_id: Mapped[Optional[str]] = mapped_column(String(998))
+    addresses: Mapped[str] = mapped_column(Text, default="")  # recipients it reports failed or complaining
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"), index=True)
+    message_id: Mapped[Optional[int]] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)

@@ -19,7 +19,6 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, lazyload
 
 from core.mail import tokens
-from core.merge import final_ticket_id
 from core.mail.parse import ParsedMail
 from core.merge import final_ticket_id
 from core.models import Follower, Message, MessageReference, Ticket

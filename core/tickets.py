@@ -10,22 +10,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core import agent_mail, jobs, notify
+from core import agent_mail, automatic, followers_from_mail, jobs, notify
 from core.config import Settings
 from core.db import insert_or_ignore, insert_row
-from core.mail.autoreply import automatic_reason
-from core.mail.bounce import BounceReport, bounce_report
+from core.mail.classify import AUTO_REPLY, DELIVERY_REPORT, OUR_OWN_MAIL, Verdict
 from core.mail.parse import ParsedMail
 from core.mail.reply_text import visible_reply_text
-from core.mail.tokens import loop_token
 from core.merge import merge_tickets
-from core.models import Attachment, Blob, Contact, Event, Follower, Message, Ticket, aware, utcnow
+from core.models import Attachment, Blob, Contact, Event, Message, Ticket, aware, utcnow
 from core.reference_graph import index_references, parent_in_spool, release_replies_waiting_for
-from core.routing import Route, is_member, load_ticket, route_mail, ticket_of_msgid
+from core.routing import Route, is_member, load_ticket, route_mail
 from core.sender_auth import NO_VERDICT, AuthVerdict
 from core.trust import Trust, sender_trust
 from core.sla import tracking as sla_tracking
@@ -147,16 +145,6 @@ def add_senders(session: Session, mails: list[tuple[SpooledMail, ParsedMail]]) -
 _KNOWN_ADDRESSES = select(Contact.email).where(Contact.email.in_(bindparam("addresses", expanding=True)))
 
 
-_UNDELIVERABLE = update(Contact).where(Contact.email == bindparam("address")).values(undeliverable=True)
-
-
-def _mark_undeliverable(session: Session, address: str) -> None:
-    """No more mail to this address until an admin clears it (written at once: a later mail of
-    the same batch reads its recipient past the unit of work)."""
-    sender_for(session, address)
-    session.connection().execute(_UNDELIVERABLE, {"address": address.strip().lower()})
-
-
 def _store_blob(session: Session, data: bytes) -> str:
     sha = hashlib.sha256(data).hexdigest()
     insert_or_ignore(session, Blob, ("sha256",), {"sha256": sha, "size": len(data), "data": data})
@@ -167,14 +155,12 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
                  auth: AuthVerdict = NO_VERDICT) -> Received:
     """Store an inbound mail on the ticket it answers, or open a ticket and acknowledge it."""
     own = frozenset(a.lower() for a in settings.smtp.addresses)
-    domain = settings.from_address.rpartition("@")[2]
-    reason = automatic_reason(mail, raw.envelope_from if raw.door == "smtp" else None,
-                              loop_token(settings.web.secret_key, domain), own)
+    verdict = automatic.mail_verdict(settings, raw, mail)  # what the mail is: decided once, here
+    reason = verdict.reason
     refuse_blocked_sender(session, sender_address(raw, mail))  # spam: held in quarantine, never answered
     sender = sender_for(session, sender_address(raw, mail), mail.from_name)
-    bounce = bounce_report(mail, raw.raw)
-    if bounce is not None:
-        return _receive_bounce(session, settings, raw, mail, sender, bounce, auth)
+    if not verdict.opens_ticket:  # reports, auto-replies, our own mail: join a ticket or none
+        return _receive_automatic(session, settings, raw, mail, sender, verdict, auth)
     trust = Trust(True) if raw.approved else sender_trust(auth, sender.email, raw.envelope_from)
     recipients = tuple(dict.fromkeys([*filter(None, raw.envelope_to.split(",")), *mail.to, *mail.cc]))
     route = route_mail(session, settings.web.secret_key, mail, sender, recipients, trust.trusted, trust.why_not)
@@ -288,26 +274,39 @@ def _store_message(session: Session, ticket: Ticket | OpenedTicket, raw: Spooled
     return StoredMessage(message_id, mail.subject, mail.message_id or None, " ".join(mail.references))
 
 
-def _receive_bounce(session: Session, settings: Settings, raw: SpooledMail, mail: ParsedMail, sender: Sender,
-                    bounce: BounceReport, auth: AuthVerdict = NO_VERDICT) -> Received:
-    """A delivery status notification: mark failed recipients undeliverable, link it to the ticket of
-    the mail that bounced, never open a ticket and never answer."""
-    for address in bounce.failed_recipients:
-        _mark_undeliverable(session, address)
-    ticket = ticket_of_msgid(session, settings.web.secret_key, bounce.original_message_id) \
-        if bounce.original_message_id else None
+def _receive_automatic(session: Session, settings: Settings, raw: SpooledMail, mail: ParsedMail, sender: Sender,
+                       verdict: Verdict, auth: AuthVerdict = NO_VERDICT) -> Received:
+    """Automatic mail (see core.automatic): stop mailing the addresses it reports dead or complaining,
+    attach it to the ticket it concerns as an automatic event, never open a ticket, never answer."""
+    marked = automatic.stop_mailing(session, settings, verdict)
+    ticket = automatic.ticket_it_concerns(session, settings, verdict)
+    if ticket is None and verdict.kind in (AUTO_REPLY, OUR_OWN_MAIL):  # they answer like people: route them so
+        trust = Trust(True) if raw.approved else sender_trust(auth, sender.email, raw.envelope_from)
+        recipients = tuple(dict.fromkeys([*filter(None, raw.envelope_to.split(",")), *mail.to, *mail.cc]))
+        ticket = route_mail(session, settings.web.secret_key, mail, sender, recipients, trust.trusted,
+                            trust.why_not).ticket
+        parent = None if ticket is not None or raw.held else parent_in_spool(session, raw.id, mail)
+        if parent is not None:  # the mail it answers is still in the spool: store that first
+            return Received(None, None, "held", False, False, "", held_for=parent)
+    matched_by = "bounce" if verdict.kind == DELIVERY_REPORT else verdict.kind
     if ticket is None:
-        log.info("bounce %s for %s matches no ticket; kept in the spool only", mail.message_id or "-",
-                 ", ".join(bounce.failed_recipients) or "?", extra={"raw_mail_id": raw.id, "door": raw.door})
-        return Received(None, None, "bounce", False, False, "delivery status notification")
-    message = _store_message(session, ticket, raw, mail, sender, "bounce", automatic=True, visible=mail.text,
+        automatic.record_automatic(session, raw, mail, verdict, None, None, marked)
+        log.info("%s %s (%s) matches no ticket; kept with its bytes for admins", verdict.kind,
+                 mail.message_id or "-", verdict.reason, extra={"raw_mail_id": raw.id, "door": raw.door})
+        return Received(None, None, matched_by, False, False, verdict.reason)
+    message = _store_message(session, ticket, raw, mail, sender, matched_by, automatic=True, visible=mail.text,
                              auth=auth)
-    session.add(Event(ticket_id=ticket.id, kind="bounce", field="recipient",
-                      new_value=", ".join(bounce.failed_recipients), source="rule"))
+    automatic.record_automatic(session, raw, mail, verdict, ticket.id, message.id, marked)
+    if verdict.kind == DELIVERY_REPORT:
+        session.add(Event(ticket_id=ticket.id, kind="bounce", field="recipient",
+                          new_value=", ".join(verdict.failed_recipients or verdict.delayed_recipients), source="rule"))
+    else:
+        session.add(Event(ticket_id=ticket.id, kind="automatic", field=verdict.kind,
+                          new_value="; ".join((verdict.reason, *marked)), source="rule"))
     session.flush()
-    log.info("bounce %s linked to ticket %s; undeliverable: %s", mail.message_id or "-", ticket.id,
-             ", ".join(bounce.failed_recipients), extra={"ticket_id": ticket.id, "raw_mail_id": raw.id})
-    return Received(ticket.id, message.id, "bounce", False, False, "delivery status notification")
+    log.info("%s %s linked to ticket %s (%s); do-not-mail: %s", verdict.kind, mail.message_id or "-", ticket.id,
+             verdict.reason, ", ".join(marked) or "-", extra={"ticket_id": ticket.id, "raw_mail_id": raw.id})
+    return Received(ticket.id, message.id, matched_by, False, False, verdict.reason)
 
 
 def _closed_too_long(ticket: Ticket, reopen_days: int) -> bool:
@@ -339,26 +338,11 @@ def _open_ticket(session: Session, mail: ParsedMail, requester: Sender, mentions
 def _add_followers(session: Session, settings: Settings, ticket: Ticket | OpenedTicket, mail: ParsedMail,
                    own: frozenset[str], sender: Sender) -> None:
     """The requester's To/Cc become followers (the caller checked the mail is trusted), up to
-    [intake] max_followers; the rest are noted in the history, not added."""
-    count = None
-    for address in dict.fromkeys((*mail.to, *mail.cc)):
-        if is_support_address(address, own):
-            continue
-        contact = contact_for(session, address)
-        if contact.id in (ticket.requester_id, sender.id) or contact.role != "customer":
-            continue
-        if session.get(Follower, (ticket.id, contact.id)) is not None:
-            continue
-        if count is None:
-            count = session.execute(select(func.count()).select_from(Follower)
-                                    .where(Follower.ticket_id == ticket.id)).scalar_one()
-        if count >= settings.intake.max_followers:
-            insert_row(session, Event, {"ticket_id": ticket.id, "kind": "follower-limit", "new_value":
-                                        f"{address} not added: {settings.intake.max_followers} followers already",
-                                        "source": "rule", "created_at": utcnow()})
-            continue
-        session.add(Follower(ticket_id=ticket.id, contact_id=contact.id))
-        count += 1
+    [intake] max_followers; the rest are noted in the history, not added (a few statements, any size)."""
+    addresses = [a for a in dict.fromkeys((*mail.to, *mail.cc)) if not is_support_address(a, own)]
+    if followers_from_mail.add_followers(session, ticket.id, addresses, {ticket.requester_id, sender.id},
+                                         settings.intake.max_followers) and isinstance(ticket, Ticket):
+        session.expire(ticket, ["followers"])  # written past the unit of work
 
 
 def _reopen_on_reply(session: Session, ticket: Ticket, sender: Sender, automatic: bool) -> None:

@@ -94,10 +94,37 @@ def _peer_ip(session: SmtpSession) -> str:
     return str(peer[0]) if isinstance(peer, tuple) and peer else ""
 
 
+class _LongLines(SMTP):
+    """aiosmtpd refuses any DATA line over RFC 5321's 1,000 octets with "500 Line too long"; Postfix
+    and the big providers accept such mail (SES notifications, HTML from common clients), so we do
+    too, up to what this DATA may hold, and keep the bytes exactly as they came. Command lines keep
+    the short limit: only DATA, whose bytes the in-flight budget reserved, reads long lines."""
+
+    async def smtp_DATA(self, arg: str) -> None:
+        limit = (self.data_size_limit or 0) + 3  # the line's CRLF and a transparency dot on top
+        if limit <= SMTP.line_length_limit:
+            await super().smtp_DATA(arg)
+            return
+        # aiosmtpd reads lines with its StreamReader's limit (set once, at construction) and checks
+        # line_length_limit after: both are raised for this DATA only.
+        reader, saved = self._reader, self._reader._limit
+        self.line_length_limit, reader._limit = limit, limit
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            del self.line_length_limit
+            reader._limit = saved
+
+
+class PostdeskSMTP(GuardedSMTP, _LongLines):
+    """The door's protocol: the in-flight budget reserves a DATA's bytes (GuardedSMTP), then its
+    lines may be as long as that reservation (_LongLines)."""
+
+
 def make_protocol(settings: Settings, handler: SupportInbox) -> SMTP:
-    return GuardedSMTP(handler, data_size_limit=settings.smtp.max_message_bytes, enable_SMTPUTF8=True,
-                       decode_data=False, hostname=settings.from_address.rpartition("@")[2] or None,
-                       ident="Postdesk ESMTP", budget=handler.budget)
+    return PostdeskSMTP(handler, data_size_limit=settings.smtp.max_message_bytes, enable_SMTPUTF8=True,
+                        decode_data=False, hostname=settings.from_address.rpartition("@")[2] or None,
+                        ident="Postdesk ESMTP", budget=handler.budget)
 
 
 async def start_smtp_server(settings: Settings, handler: SupportInbox,

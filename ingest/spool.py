@@ -1,7 +1,8 @@
 """The durable inbox: every door writes a mail's raw bytes here and commits before it acknowledges.
 
-One row per distinct mail: the same Message-ID (or, without one, the same bytes) arriving
-again through any door is recognised and not stored twice.
+One row per distinct mail: the same mail arriving again through any door (its bytes the same
+but for the trace headers each hop adds) is recognised and not stored twice; a different mail
+that reuses a Message-ID is stored as its own row, the reuse noted.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import insert_or_ignore, is_postgresql, skip_locked
+from core.mail.identity import mail_fingerprint
 from core.mail.parse import content_hash, quick_message_id
 from core.metrics import MAILS
 from core.models import RawMail, utcnow
@@ -34,13 +36,17 @@ def spooled_message_id(raw: bytes) -> str:
         return ""
 
 
-def dedupe_key(raw: bytes, msgid: str | None = None) -> str:
-    """'mid:<Message-ID>' when the mail names itself, else 'sha256:<hash of the bytes>'."""
-    msgid = spooled_message_id(raw) if msgid is None else msgid
-    return f"mid:{msgid}" if msgid else f"sha256:{content_hash(raw)}"
+def dedupe_key(raw: bytes) -> str:
+    """'mail:<fingerprint>': the Message-ID and the content together (the Message-ID is part of the
+    fingerprinted bytes), the headers added in transit left out."""
+    return f"mail:{mail_fingerprint(raw)}"
 
 
 _BY_KEY = select(RawMail.id).where(RawMail.dedupe_key == bindparam("key"))
+_EARLIER_WITH_ID = (select(RawMail.id).where(RawMail.message_id == bindparam("msgid"), RawMail.id != bindparam("self_id"))
+                    .order_by(RawMail.id).limit(1))
+_NOTE_REUSE = (update(RawMail).where(RawMail.id == bindparam("raw_id")).values(reuses_message_id_of=bindparam("earlier"))
+               .execution_options(synchronize_session=False))
 
 
 def put(sessions: sessionmaker[Session], raw: bytes, door: str, envelope_from: str = "",
@@ -49,24 +55,38 @@ def put(sessions: sessionmaker[Session], raw: bytes, door: str, envelope_from: s
     """Store the bytes durably (committed) and say whether this mail was already here.
 
     With `timeout_seconds`, PostgreSQL gives up waiting on locks and statements after that long."""
-    msgid = spooled_message_id(raw)
-    key = dedupe_key(raw, msgid)
+    msgid = spooled_message_id(raw)[:998]
+    key = dedupe_key(raw)
     with sessions() as session, session.begin():
         if timeout_seconds is not None and is_postgresql(session.get_bind()):
             bound = f"{max(1, int(timeout_seconds * 1000))}ms"
             session.execute(text("SELECT set_config('lock_timeout', :t, true), "
                                  "set_config('statement_timeout', :t, true)"), {"t": bound})
         stored = insert_or_ignore(session, RawMail, ("dedupe_key",), {
-            "dedupe_key": key, "message_id": msgid[:998] or None, "door": door, "envelope_from": envelope_from[:998],
+            "dedupe_key": key, "message_id": msgid or None, "door": door, "envelope_from": envelope_from[:998],
             "envelope_to": ",".join(envelope_to), "raw": raw, "state": "pending", "attempts": 0,
             "last_error": "", "peer_ip": peer_ip[:64], "helo": helo[:255]})
         raw_id = session.connection().execute(_BY_KEY, {"key": key}).scalar_one()
+        if stored and msgid:
+            _note_reused_message_id(session, raw_id, msgid, door)
     if stored:
         MAILS.labels(door, "stored").inc()
         return Spooled(raw_id, duplicate=False)
     log.info("duplicate mail %s from %s ignored (raw_mail %s)", key, door, raw_id)
     MAILS.labels(door, "duplicate").inc()
     return Spooled(raw_id, duplicate=True)
+
+
+def _note_reused_message_id(session: Session, raw_id: int, msgid: str, door: str) -> None:
+    """A different mail under a Message-ID we have seen: kept all the same, and marked as a reuse."""
+    conn = session.connection()
+    earlier = conn.execute(_EARLIER_WITH_ID, {"msgid": msgid, "self_id": raw_id}).scalar()
+    if earlier is None:
+        return
+    conn.execute(_NOTE_REUSE, {"raw_id": raw_id, "earlier": earlier})
+    log.info("raw_mail %s reuses the Message-ID <%s> of raw_mail %s with other content; kept as its own mail",
+             raw_id, msgid, earlier)
+    MAILS.labels(door, "message-id-reused").inc()
 
 
 @dataclass(frozen=True)
@@ -82,11 +102,12 @@ class Pending:
     helo: str
     held: bool  # it was held for its original once: it does not wait again
     approved: bool  # held as unverified, then approved by an agent: its sender is believed
+    last_error: str = ""  # also what an admin asked for a requeued mail (core.automatic.AS_PERSON)
 
 
 _PENDING_COLUMNS = (RawMail.id, RawMail.door, RawMail.envelope_from, RawMail.envelope_to, RawMail.raw,
                     RawMail.attempts, RawMail.peer_ip, RawMail.helo, RawMail.held_until.is_not(None),
-                    RawMail.approved_by.is_not(None))
+                    RawMail.approved_by.is_not(None), RawMail.last_error)
 
 
 # Oldest first, skipping replies held for their original until it is stored or their wait ends:

@@ -20,6 +20,7 @@ from core.ai.breaker import guarded
 from core.ai.provider import make_offline, make_provider
 from core.config import Settings
 from core.metrics import HTTP_SECONDS
+from core.mail.parse import SIGNATURE_TYPES
 from portal.api import auth as auth_api, tickets as tickets_api, users as users_api
 from portal.body_limit import BodyLimit
 from portal.deps import ANON_COOKIE, new_anon_id
@@ -101,6 +102,7 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
+    app.state.templates.env.globals["SIGNATURE_TYPES"] = SIGNATURE_TYPES  # detached signatures show as "Signed"
     app.state.triage_provider = guarded(make_provider(settings.ai), settings.ai)
     app.state.offline_provider = make_offline(settings.ai)
     app.include_router(export_api.router)  # before tickets_api, whose /{ticket_id} would take export.csv

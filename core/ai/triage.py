@@ -124,12 +124,23 @@ def _assign(session: Session, settings: Settings, ticket: Ticket, skills: list[s
     ticket.assignee_id = agent.id
     session.add(Event(ticket_id=ticket.id, kind="assigned", field="assignee", new_value=agent.email,
                       source="rule", old_value=why))
+    if opened_by_automatic_mail(session, ticket.id):
+        # A newsletter or a list's flood must not flood the agent's inbox: the ticket waits in their queue.
+        log.info("ticket %s assigned to %s without a mail: it was opened by automatic mail", ticket.id, agent.id)
+        return
     text = notify.render("assignment.txt", ticket=ticket, name=agent.name, summary=outcome.triage.summary,
                          notes=outcome.triage.notes, source=outcome.source,
                          link=f"{settings.base_url}/agent/tickets/{ticket.id}")
     notify.queue_mail(session, settings, ticket, agent, purpose="assignment",
                       subject=notify.tagged_subject(ticket, ticket.subject), text=text, answering=None,
                       automatic="auto-generated")
+
+
+def opened_by_automatic_mail(session: Session, ticket_id: int) -> bool:
+    """Whether the ticket's first message is automatic (list or bulk mail, a generated notification)."""
+    first = session.execute(select(Message.automatic).where(Message.ticket_id == ticket_id)
+                            .order_by(Message.id).limit(1)).scalar()
+    return bool(first)
 
 
 def make_triage_handler(sessions: sessionmaker[Session], settings: Settings,

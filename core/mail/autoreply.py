@@ -1,64 +1,99 @@
-"""Is this mail automatic (RFC 3834, RFC 3464 reports, ARF complaints, vacation replies)?
-Then we store it but never answer it."""
+"""The signs of automatic mail that is not a report: auto-replies (RFC 3834 and the common
+non-standard headers and out-of-office subjects), read receipts, list and bulk mail, robots.
+
+Each function returns its evidence as a short phrase ('' when the sign is absent);
+core.mail.classify decides from them, once per mail.
+"""
 from __future__ import annotations
 
 import re
 
-from core.mail.bounce import looks_like_bounce, report_type
+from core.mail.bounce import report_type
 from core.mail.parse import ParsedMail
 
-_ROBOT_LOCALPART = re.compile(
-    r"^(mailer[-_.]?daemon|postmaster|no-?reply|do-?not-?reply|donotreply|bounces?|auto-?reply|"
-    r"autoresponder|daemon|listserv|majordomo|notifications?|mail[-_.]?delivery([-_.]sub)?([-_.]?system)?)"
-    r"([+._-].*)?$", re.IGNORECASE)
+# Senders that are software, not people: list managers and mail systems (automatic, no ticket)…
+_SYSTEM_LOCALPART = re.compile(
+    r"^(mailer[-_.]?daemon|postmaster|daemon|listserv|majordomo|mailman|auto-?reply|autoresponder|"
+    r"mail[-_.]?delivery([-_.]sub)?([-_.]?system)?|.+-(owner|bounces?|request)|owner-.+)([+._-].*)?$",
+    re.IGNORECASE)
+# …and senders of bulk notifications, which may concern a customer's case (they open a ticket).
+_BULK_LOCALPART = re.compile(r"^(no-?reply|do-?not-?reply|donotreply|bounces?|notifications?)([+._-].*)?$",
+                             re.IGNORECASE)
 # Headers only autoresponders set (Exchange, qmail, cPanel, Zimbra and friends).
 _AUTOREPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Reply", "X-Autoresponder",
                       "X-Auto-Response", "X-Mail-Autoreply", "X-Vacation")
+# Out-of-office subjects in the major languages, at the start of the subject; words that may
+# also start a person's subject ("Absence request…") count only followed by a colon.
 _AUTOREPLY_SUBJECT = re.compile(
-    r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|autoreply|out of (the )?office|"
-    r"abwesenheitsnotiz|automatische antwort|r[ée]ponse automatique|respuesta autom[aá]tica|"
-    r"fuera de la oficina|risposta automatica|automatisch antwoord|vacation (reply|message))", re.IGNORECASE)
-_REPORT_REASONS = {"delivery-status": "delivery status notification",
-                   "global-delivery-status": "delivery status notification",
-                   "feedback-report": "feedback report (ARF)",
-                   "disposition-notification": "read receipt",
-                   "global-disposition-notification": "read receipt"}
+    r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|autoreply|autoresponse|out of (the )?office|ooo\s*:|"
+    r"away from (the |my )?(office|desk|e-?mail)|on vacation|vacation (reply|message|notice|response)|"
+    r"holiday (notice|reply)|abwesenheitsnotiz|automatische (antwort|rückantwort|reactie)|"
+    r"r[ée]ponse automatique|message d'absence|absent(e)? du bureau|respuesta autom[aá]tica|"
+    r"fuera de (la )?oficina|risposta automatica|fuori (sede|ufficio)|automatisch antwoord|buiten kantoor|"
+    r"resposta autom[aá]tica|fora do escrit[óo]rio|automatiskt svar|automatisk svar|autosvar|"
+    r"automaattinen vastaus|automatyczna odpowied[źz]|autoodpowied[źz]|poza biurem|automatick[áa] odpov[ěe]d|"
+    r"otomatik (yan[ıi]t|cevap)|автоответ|автоматический ответ|вне офиса|нет на месте|"
+    r"自動応答|自動返信|自动回复|自動回覆|自動回復|자동\s?응답|부재\s?중|"
+    r"(abwesend|abwesenheit|absence|absent|ausente|ausencia|assente|afwezig|fr[åa]nvar(o|ande)|frav[æe]r(ende)?|"
+    r"poissa|nieobecno[śs][ćc]|отпуск|不在|休暇|休假)\s*[:：])", re.IGNORECASE)
+_LOTUS_SUBJECT = re.compile(r"\bis (currently )?out of (the )?office\b", re.IGNORECASE)
+_LOOP_SUBJECT = re.compile(r"\b(mail(ing)?[- ]?(list )?loop|loop (detected|alert|warning))\b", re.IGNORECASE)
+_REPORT_REASONS = {"disposition-notification": "read receipt", "global-disposition-notification": "read receipt"}
 
 
-def automatic_reason(mail: ParsedMail, envelope_from: str | None, loop_value: str,
-                     own_addresses: frozenset[str]) -> str:
-    """Why this mail must not be answered automatically, or '' when a human seems to have sent it."""
+def auto_reply_evidence(mail: ParsedMail, envelope_from: str | None) -> str:
+    """Why this mail is an automatic response (RFC 3834 or the usual other signs), or ''."""
     auto_submitted = mail.header("Auto-Submitted").split(";")[0].strip().lower()
-    if auto_submitted and auto_submitted != "no":
-        return f"auto-submitted: {auto_submitted}"
+    if auto_submitted and auto_submitted not in ("no", "auto-generated"):
+        return f"auto-submitted: {auto_submitted}"  # auto-replied, auto-notified (RFC 5436)
     report = report_type(mail)
-    if report:
-        return _REPORT_REASONS.get(report, f"report: {report}")
-    if mail.header("Precedence").strip().lower() in {"bulk", "junk", "list", "auto_reply"}:
-        return "precedence"
-    if mail.header("List-Id") or mail.header("List-Unsubscribe"):
-        return "mailing list"
+    if report in _REPORT_REASONS:
+        return _REPORT_REASONS[report]
+    if mail.header("Precedence").strip().lower() == "auto_reply":
+        return "precedence: auto_reply"
     suppress = mail.header("X-Auto-Response-Suppress").lower()
     if any(flag in suppress for flag in ("all", "autoreply", "oof")):
         return "x-auto-response-suppress"
     if any(mail.header(name) for name in _AUTOREPLY_HEADERS) or \
             mail.header("X-Autogenerated").strip().lower() == "reply":
         return "auto-reply header"
-    if loop_value and loop_value in mail.header_all("X-Postdesk-Loop"):
-        return "our own mail came back"
-    if envelope_from is not None and envelope_from.strip() in {"", "<>"}:
-        return "null return path"
-    if mail.header("Return-Path").strip() == "<>":
-        return "null return path"
-    if not mail.from_address:
-        return "no sender"
-    if mail.from_address in own_addresses:
-        return "sent from our own address"
-    if _ROBOT_LOCALPART.match(mail.from_address.split("@", 1)[0]):
-        return "robot sender"
-    if looks_like_bounce(mail):
-        return "bounce"
-    if _AUTOREPLY_SUBJECT.match(mail.subject):
+    if _AUTOREPLY_SUBJECT.match(mail.subject) or _LOTUS_SUBJECT.search(mail.subject):
         return "auto-reply subject"
+    if _LOOP_SUBJECT.search(mail.subject):
+        return "mail loop alert"
     return ""
 
+
+def system_sender_evidence(mail: ParsedMail) -> str:
+    """'robot sender' when mail software itself wrote (mailer-daemon, list managers), else ''."""
+    if mail.from_address and _SYSTEM_LOCALPART.match(mail.from_address.split("@", 1)[0]):
+        return "robot sender"
+    return ""
+
+
+def list_evidence(mail: ParsedMail, envelope_from: str | None = None) -> str:
+    """Why this mail is list or bulk mail, or a notification generated without being asked (a person
+    or a customer's case may stand behind it, but it is never answered), or ''. A null return path
+    alone says only "software sent this", not what it is about: it opens a ticket, unanswered."""
+    if mail.header("Auto-Submitted").split(";")[0].strip().lower() == "auto-generated":
+        return "auto-submitted: auto-generated"
+    if mail.header("Precedence").strip().lower() in {"bulk", "junk", "list"}:
+        return "precedence"
+    if mail.header("List-Id") or mail.header("List-Unsubscribe") or mail.header("List-Post") \
+            or mail.header("X-Mailing-List") or mail.header("Mailing-List"):
+        return "mailing list"
+    if mail.from_address and _BULK_LOCALPART.match(mail.from_address.split("@", 1)[0]):
+        return "robot sender"
+    if (envelope_from is not None and envelope_from.strip() in {"", "<>"}) or mail.header("Return-Path").strip() == "<>":
+        return "null return path"
+    return ""
+
+
+def automatic_reason(mail: ParsedMail, envelope_from: str | None, loop_value: str,
+                     own_addresses: frozenset[str]) -> str:
+    """Why this mail must not be answered automatically, or '' when a human seems to have sent it
+    (the classification's first piece of evidence; see core.mail.classify)."""
+    from core.mail.classify import classify
+
+    return classify(mail, b"", envelope_from=envelope_from, loop_value=loop_value,
+                    own_addresses=own_addresses).reason

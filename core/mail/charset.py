@@ -6,8 +6,11 @@ the declared charset (through a table of what senders mean by it) → UTF-8 → 
 stray bytes read as cp1252 when the text is mostly UTF-8 → the caller's hints (e.g. the
 body's charset for raw 8-bit headers) → cp1252 → UTF-8 with replacement characters.
 
-No statistical detector: on short header strings and Western text the detectors we tried
-guess exotic code pages (cp1258, cp775, big5hkscs) where cp1252 is right.
+When nothing is declared (raw 8-bit header bytes, a part without charset) and no hint fits,
+charset-normalizer is asked, but believed only where it is reliable: text that is mostly high
+bytes and that it reads as a CJK multi-byte set (Shift_JIS, GB18030, Big5, EUC-KR…) or as
+Cyrillic (then cp1251 or KOI8-R, whichever reads as lower-case prose). On short Western strings
+it guesses exotic code pages (cp1250, cp037, cp1125) where cp1252 is right, so those stay cp1252.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ import base64
 import binascii
 import codecs
 import re
+
+from charset_normalizer import from_bytes
 
 # What senders mean by the names they write (Windows supersets of the registered sets,
 # WHATWG-style), and names that carry no information.
@@ -67,9 +72,14 @@ def normalise_charset(name: str | None) -> str:
 
 def decode_bytes(data: bytes, declared: str | None = "", hints: tuple[str, ...] = ()) -> str:
     """Text of `data`: declared charset → UTF-8 → mostly-UTF-8 → hints → cp1252 → replacement."""
+    charset = normalise_charset(declared)
+    if charset == "utf-7":  # all ASCII on the wire: decode it before the ASCII shortcut below
+        try:
+            return data.decode("utf-7")
+        except (ValueError, LookupError):
+            charset = ""
     if data.isascii() and b"\x1b" not in data:
         return data.decode("ascii")
-    charset = normalise_charset(declared)
     if charset.startswith("iso2022_jp") or (
             charset in ("", "utf-8") and data.isascii() and _JIS_ESCAPE.search(data)):
         jis = _decode_iso2022jp(data, charset or "iso2022_jp")
@@ -90,10 +100,64 @@ def decode_bytes(data: bytes, declared: str | None = "", hints: tuple[str, ...] 
                 return data.decode(hint)
             except (ValueError, LookupError):
                 pass
+    detected = _detected(data) if not charset else None
+    if detected is not None:
+        return detected
     try:
         return data.decode("cp1252")
     except UnicodeDecodeError:
         return data.decode("utf-8", errors="replace")
+
+
+_CJK = {"cp932", "shift_jis", "shift_jis_2004", "shift_jisx0213", "euc_jp", "euc_jis_2004", "euc_jisx0213",
+        "gb18030", "gbk", "gb2312", "hz", "big5", "big5hkscs", "cp950", "cp949", "euc_kr", "johab"}
+_CJK_CHARACTER = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u3000-\u303f\uff01-\uff5e]")
+_HANGUL = re.compile("[\uac00-\ud7af]")
+_LOWER_CYRILLIC = re.compile("[а-яё]")
+_CYRILLIC_LETTER = re.compile("[А-яЁё]")
+
+
+def _detected(data: bytes) -> str | None:
+    """The text as charset-normalizer reads it, where its guess is trustworthy; else None."""
+    high = len(_HIGH_BYTE.findall(data[:4096]))
+    if high < 2 or high < 0.3 * len(data[:4096].strip()):
+        return None  # a few accented letters in ASCII text: Western, cp1252 reads it
+    try:
+        best = from_bytes(data[:65536]).best()
+    except Exception:  # the detector is a guess; never let it cost the text
+        return None
+    if best is None:
+        return None
+    encoding = codecs.lookup(best.encoding).name.replace("-", "_")
+    if encoding in _CJK:
+        try:
+            text = data.decode(best.encoding)
+        except (ValueError, LookupError):
+            return None
+        if _reads_as(text, encoding):
+            return text
+    return _as_cyrillic(data) if high >= 6 else None
+
+
+def _reads_as(text: str, encoding: str) -> bool:
+    """Is this CJK reading made of the script it claims? Latin-1 or KOI8-R read as Shift_JIS comes
+    out as half-width katakana, Greek or Big5 read as a Korean set as a few stray syllables."""
+    wide = sum(ord(ch) > 127 for ch in text) or 1
+    if encoding in ("cp949", "euc_kr", "johab"):
+        return len(_HANGUL.findall(text)) >= 0.8 * wide
+    return len(_CJK_CHARACTER.findall(text)) >= 0.8 * wide
+
+
+def _as_cyrillic(data: bytes) -> str | None:
+    """cp1251 or KOI8-R, whichever reads as prose (mostly lower-case Cyrillic), if either does."""
+    best = max((data.decode(c, errors="replace") for c in ("cp1251", "koi8_r")),
+               key=lambda t: len(_LOWER_CYRILLIC.findall(t)))
+    letters = [ch for ch in best if ch.isalpha()]
+    cyrillic = len(_CYRILLIC_LETTER.findall(best))
+    words = re.findall("[А-яЁё]{3,}", best)
+    if cyrillic >= 0.8 * len(letters) and len(_LOWER_CYRILLIC.findall(best)) >= 0.7 * cyrillic and len(words) >= 2:
+        return best
+    return None
 
 
 def _mostly_utf8(data: bytes) -> bool:

@@ -22,7 +22,9 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from core.errors import MessageRejected
 from core.mail.charset import decode_bytes, decode_words, normalise_charset, raw_header_text
+from core.mail.headers import repaired_header_block
 from core.mail.html import html_to_text
+from core.mail.mime import repaired_multipart_headers
 
 MAX_DEPTH = 100
 MAX_PARTS = 1000
@@ -36,6 +38,8 @@ _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[qQbB]\?[^?]*?\?=")
 _REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status", "message/feedback-report",
                  "message/disposition-notification", "message/global-disposition-notification")
 _MESSAGE_TYPES = ("message/rfc822", "message/global")
+# Detached signatures of multipart/signed (PGP/MIME, S/MIME): kept with the mail, shown as "signed".
+SIGNATURE_TYPES = ("application/pgp-signature", "application/pkcs7-signature", "application/x-pkcs7-signature")
 _MESSAGE_TYPES_B = (b"message/rfc822", b"message/global")
 
 
@@ -101,7 +105,12 @@ def quick_message_id(raw: bytes) -> str:
     """The Message-ID from the header block only, without parsing anything else (the doors use
     it on the path to their answer: a regex over the header block the stdlib would read, about a
     tenth of what parsing that block cost)."""
-    found = _MESSAGE_ID_FIELD.search(raw, 0, _top_header_length(raw))
+    end = _top_header_length(raw)
+    blank = _BLANK_LINE.search(raw, 0, MAX_HEADER_BYTES)
+    if blank is not None and end < blank.start():  # a broken block: read it as parse_mail does
+        raw = _readable_headers(raw)
+        end = _top_header_length(raw)
+    found = _MESSAGE_ID_FIELD.search(raw, 0, end)
     if found is None:
         return ""
     return normalise_msgid(found.group(1).decode("ascii", "replace").replace("\r", ""))
@@ -291,6 +300,41 @@ def _header(msg: Message, name: str, hints: tuple[str, ...]) -> str:
     return decode_header_value(value, hints) if value is not None else ""
 
 
+def _sender(msg: Message, hints: tuple[str, ...]) -> tuple[str, str]:
+    """(name, address) of whom the mail is from, as a lenient client reads it: From, else Reply-To,
+    else Sender, when From is missing, empty (<>) or names no address (the envelope comes last, at intake)."""
+    for name in ("From", "Reply-To", "Sender"):
+        found = _addresses(msg, name, hints)
+        if found:
+            display, address = found[0]
+            return (display or _header(msg, "From", hints) if name != "From" else display), address
+    return _header(msg, "From", hints), ""
+
+
+_FOLD = re.compile(r"[ \t]*\r?\n[ \t]+")
+
+
+def _subject(msg: Message, hints: tuple[str, ...]) -> str:
+    """The Subject as clients show it: each fold (line break and its indentation) one space, tabs spaces."""
+    try:
+        value = msg.get("Subject")
+    except Exception:
+        return ""
+    if value is None:
+        return ""
+    return decode_header_value(_FOLD.sub(" ", str(value)), hints).replace("\t", " ")
+
+
+def _readable_headers(raw: bytes) -> bytes:
+    """raw, with a top header block the stdlib would cut short (an unindented continuation line,
+    junk before the first field) repaired; see core.mail.headers."""
+    blank = _BLANK_LINE.search(raw, 0, MAX_HEADER_BYTES)
+    end = blank.start() if blank else min(len(raw), MAX_HEADER_BYTES)
+    if _top_header_length(raw) >= end:
+        return raw  # the parser reads the whole block already
+    return repaired_header_block(raw, end)
+
+
 def _all_headers(msg: Message, hints: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     # raw (name, value) pairs: no parsing, cannot raise
     return tuple((clean_text(str(key)), decode_header_value(value, hints)) for key, value in msg._headers)
@@ -353,7 +397,14 @@ class _Collector:
         filename = _filename(part, self.hints)
         if forced_attachment or _is_attachment(part, ctype, filename):
             self.attachments.append(self._attachment(part, ctype, filename))
-        elif ctype == "text/html":
+            if not forced_attachment and _shown_inline(part, ctype, filename):
+                self._show(part, ctype)  # and kept as the file it was sent as
+        else:
+            self._show(part, ctype)
+
+    def _show(self, part: Message, ctype: str) -> None:
+        """A text part's content into the body (HTML to the HTML body)."""
+        if ctype == "text/html":
             self.htmls.append(decode_payload(part, self.hints))
         else:
             text = decode_payload(part, self.hints).replace("\r\n", "\n")
@@ -363,11 +414,29 @@ class _Collector:
 
     def _attachment(self, part: Message, ctype: str, filename: str) -> ParsedAttachment:
         content_id = _header(part, "Content-ID", self.hints)
+        if not filename:
+            filename = self._unique(_default_filename(part, ctype, content_id, self.hints))
         return ParsedAttachment(
-            filename=filename or _default_filename(part, ctype, content_id, len(self.attachments) + 1, self.hints),
+            filename=filename,
             content_type=ctype, data=_attachment_bytes(part, ctype),
             content_id=(normalise_msgid(content_id) or content_id.strip("<> "))[:490],
             inline=_disposition(part) == "inline")
+
+
+    def _unique(self, name: str) -> str:
+        """A made-up name not yet taken in this mail: image.jpg, image-2.jpg…"""
+        taken = {a.filename for a in self.attachments}
+        stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
+        candidate, n = name, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{stem}-{n}{dot}{ext}"
+        return candidate
+
+
+def _shown_inline(part: Message, ctype: str, filename: str) -> bool:
+    """A text part the sender marked inline but named: readers show it in the message."""
+    return ctype in ("text/plain", "text/html") and bool(filename) and _disposition(part) == "inline"
 
 
 def _content_type(part: Message) -> str:
@@ -411,9 +480,10 @@ def _filename(part: Message, hints: tuple[str, ...]) -> str:
     return re.split(r"[/\\]", name)[-1].strip()[:255]
 
 
-def _default_filename(part: Message, ctype: str, content_id: str, index: int, hints: tuple[str, ...]) -> str:
+def _default_filename(part: Message, ctype: str, content_id: str, hints: tuple[str, ...]) -> str:
     """A name for an unnamed part: the enclosed message's subject, its description, or a
-    file-like Content-ID (Outlook's image001.png@…), else attachment-N with the type's extension."""
+    file-like Content-ID (Outlook's image001.png@…), else what its type says it is (image.jpg,
+    document.pdf, delivery-status.txt); the collector numbers repeats (image-2.jpg)."""
     ext = {"message/rfc822": ".eml", "message/global": ".eml", "text/plain": ".txt",
            "image/jpeg": ".jpg", "application/octet-stream": ".bin"}.get(ctype)
     ext = ext or (".txt" if ctype in _REPORT_TYPES or ctype.startswith("text/rfc822") else None)
@@ -425,10 +495,23 @@ def _default_filename(part: Message, ctype: str, content_id: str, index: int, hi
     if ctype.startswith("message/"):  # "Undelivered Message", "Delivery report"
         stem = stem or _header(part, "Content-Description", hints)
     local = content_id.strip("<> ").split("@", 1)[0]
-    if not stem and re.fullmatch(r"[\w ()-]+\.[A-Za-z0-9]{2,5}", local):
+    if not stem and re.fullmatch(r"[\w ()-]+\.[A-Za-z0-9]{2,5}", local) and \
+            (mimetypes.guess_type(local)[0] or "").split("/")[0] == ctype.split("/")[0]:
         return local[:255]
     stem = re.sub(r"[/\\]", "-", stem).strip()[:200]
-    return f"{stem}{ext}" if stem else f"attachment-{index}{ext}"
+    return f"{stem}{ext}" if stem else f"{_type_stem(ctype)}{ext}"
+
+
+def _type_stem(ctype: str) -> str:
+    """What an unnamed part is, from its type, as mail clients name it: image, video, document…"""
+    main, _, sub = ctype.partition("/")
+    if ctype in _REPORT_TYPES or ctype in ("text/rfc822-headers", "message/global-headers"):
+        return sub.removeprefix("global-").removeprefix("text/")  # delivery-status, feedback-report…
+    if main in ("image", "video", "audio"):
+        return main
+    if ctype == "application/octet-stream":
+        return "file"
+    return "message" if main == "message" else "document"
 
 
 def _attachment_bytes(part: Message, ctype: str) -> bytes:
@@ -489,6 +572,10 @@ def _uudecode(block: str) -> bytes | None:
 def parse_mail(raw: bytes) -> ParsedMail:
     """Parse raw RFC 5322 bytes. Raises MessageRejected only for limits (header size, depth, parts)."""
     check_limits(raw)
+    repaired = repaired_multipart_headers(_readable_headers(raw))
+    if repaired is not raw:  # a repaired boundary may reveal nesting the first check could not see
+        check_limits(repaired)
+    raw = repaired
     try:
         msg = email.message_from_bytes(raw, policy=_POLICY)
         hints = _charset_hints(msg)
@@ -498,13 +585,12 @@ def parse_mail(raw: bytes) -> ParsedMail:
         raise MessageRejected(f"MIME nesting deeper than {MAX_DEPTH} levels") from None
     html = "\n".join(h for h in collector.htmls if h.strip())
     text = "\n\n".join(t.strip("\n") for t in collector.texts if t.strip())
-    senders = _addresses(msg, "From", hints)
-    from_name, from_address = senders[0] if senders else (_header(msg, "From", hints), "")
+    from_name, from_address = _sender(msg, hints)
     return ParsedMail(
         message_id=normalise_msgid(_header(msg, "Message-ID", hints)),
         from_address=from_address,
         from_name=from_name.strip().strip('"').strip()[:200],
-        subject=_header(msg, "Subject", hints)[:998],
+        subject=_subject(msg, hints)[:998],
         to=_address_list(msg, "To", hints),
         cc=_address_list(msg, "Cc", hints),
         reply_to=_address_list(msg, "Reply-To", hints),

@@ -1,17 +1,18 @@
 """Admin pages: people (role, active, skills), the configuration in use (never its secrets),
-quarantined mail to replay and dead jobs to retry. Every route needs an admin."""
+quarantined mail to replay, recognised automatic mail, and dead jobs to retry. Every route needs an admin."""
 from __future__ import annotations
 
 import logging
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from core import invites, jobs, quarantine, skills as skill_list, staff as people
+from core import automatic, invites, jobs, quarantine, skills as skill_list, staff as people
 from core.config import ImapMailbox, Settings
 from core.errors import SenderError
+from core.mail.classify import KINDS
 from core.models import ROLES, Contact
 from portal.deps import csrf_protect, db, require_role, settings
 from portal.render import page
@@ -21,7 +22,8 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 admin_only = require_role("admin")
 NOTICES = {"saved": "Saved.", "replayed": "Mail put back in line.", "none": "Nothing to replay.",
            "retried": "Job will run again shortly.", "not-dead": "That job is not dead (any more).",
-           "invited": "Invitation sent: the link in it lets them choose a password."}
+           "invited": "Invitation sent: the link in it lets them choose a password.",
+           "as-person": "The mail is back in line as a person's: it opens a ticket within a few seconds."}
 
 
 def _back(path: str, notice: str) -> RedirectResponse:
@@ -145,6 +147,34 @@ def replay(raw_id: int, user: Contact = Depends(admin_only), _csrf: None = Depen
     session.commit()
     log.info("admin %s requeued raw_mail %s", user.id, raw_id)
     return _back("/admin/quarantine", "replayed" if count else "none")
+
+
+# ---- recognised automatic mail ------------------------------------------------------------------
+
+@router.get("/automatic")
+def automatic_page(request: Request, kind: str = "", unmatched: str = "", user: Contact = Depends(admin_only),
+                   session: Session = Depends(db)):
+    kind = kind if kind in KINDS else ""
+    return page(request, "admin/automatic.html", mails=automatic.recognised(session, kind, unmatched == "yes"),
+                kind=kind, kinds=KINDS[1:], unmatched=unmatched == "yes", notice=_notice(request))
+
+
+@router.post("/automatic/{raw_id}/open-ticket")
+def open_ticket_from_automatic(raw_id: int, user: Contact = Depends(admin_only), _csrf: None = Depends(csrf_protect),
+                               session: Session = Depends(db)):
+    done = automatic.treat_as_person(session, raw_id, user.email)
+    session.commit()
+    log.info("admin %s: raw_mail %s is a person's mail after all (%s)", user.id, raw_id, "requeued" if done else "no-op")
+    return _back("/admin/automatic", "as-person" if done else "none")
+
+
+@router.get("/mail/{raw_id}/raw")
+def raw_mail(raw_id: int, user: Contact = Depends(admin_only), session: Session = Depends(db)):
+    data = automatic.raw_bytes(session, raw_id)
+    if data is None:
+        raise HTTPException(404, "No such mail.")
+    return Response(data, media_type="message/rfc822",
+                    headers={"content-disposition": f'attachment; filename="mail-{raw_id}.eml"'})
 
 
 # ---- dead jobs -----------------------------------------------------------------------------------

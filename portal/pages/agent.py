@@ -135,7 +135,7 @@ def _ticket_page(request: Request, session: Session, ticket: Ticket, status_code
 @router.get("/tickets/{ticket_id}")
 def ticket_page(ticket_id: int, request: Request, user: Contact = Depends(staff_only),
                 session: Session = Depends(db)):
-    ticket = _ticket_or_404(session, user, ticket_id)
+    _ticket_or_404(session, user, ticket_id)
     mark_read(session, ticket_id, user)  # clears the queue's "customer replied" mark for this agent
     session.commit()
     return _ticket_page(request, session, _ticket_or_404(session, user, ticket_id))

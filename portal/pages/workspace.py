@@ -19,8 +19,7 @@ from core import followers as follower_admin, workflow
 from core.config import Settings
 from core.errors import SenderError
 from core.merge import MergeRefused, merge_tickets
-from core.models import Contact, Event, Follower, Message, Ticket
-from core.tickets import contact_for
+from core.models import Contact, Follower, Message, Ticket
 from core.workspace import availability, bulk, canned, presence, saved, spam, tags
 from core.workspace.split import split_ticket
 from portal.deps import csrf_protect, db, require_role, settings

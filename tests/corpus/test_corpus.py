@@ -1,5 +1,5 @@
 """Every mail of the development corpus (../shared/corpus) through the pure mail functions:
-parse_mail, visible_reply_text, automatic_reason and bounce_report.
+parse_mail, visible_reply_text, classify (the one verdict intake reads) and bounce_report.
 
 No message may crash them (MessageRejected for a limit is an answer, not a crash), and
 where the corpus carries upstream expectations (manifest fields, Zammad's parse YAML,
@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from core.errors import MessageRejected
-from core.mail.autoreply import automatic_reason
 from core.mail.bounce import BounceReport, bounce_report
+from core.mail.classify import AUTO_REPLY, DELIVERY_REPORT, FEEDBACK_REPORT, PERSON, Verdict, classify
 from core.mail.html import html_to_text
 from core.mail.parse import ParsedMail, parse_mail
 from core.mail.reply_text import visible_reply_text
@@ -32,9 +32,11 @@ pytestmark = pytest.mark.skipif(not (CORPUS / "manifest.jsonl").is_file(),
                                 reason=f"development corpus not found at {CORPUS}")
 
 # Names Zammad invents for parts the mail did not name ("file", "image.gif", "document1.html",
-# "delivery-status.txt"); ours for the same parts are "attachment-N.ext" or a Content-ID's file name.
+# "delivery-status.txt"); ours for the same parts are named from their type the same way ("image.jpg",
+# "image-2.jpg", "document.html", "file.bin") or from a Content-ID's file name.
 _ZAMMAD_UNNAMED = re.compile(r"^(file|image|video|audio|document|delivery-status)\d*(\.\w+)?$")
-_OUR_UNNAMED = re.compile(r"^attachment-\d+\.\w+$")
+_OUR_UNNAMED = re.compile(r"^(image|video|audio|document|file|message|delivery-status|feedback-report|"
+                          r"disposition-notification|rfc822-headers)(-\d+)?\.\w+$")
 _ZAMMAD_NO_BODY = "no visible content"
 _SUBJECT_COLUMN = 998  # Message.subject is String(998); parse_mail truncates to fit
 
@@ -52,7 +54,7 @@ class Outcome:
     entry: dict
     mail: ParsedMail | None = None
     reply: str = ""
-    automatic: str = ""
+    verdict: Verdict | None = None
     bounce: BounceReport | None = None
     rejected: str = ""
     crash: str = ""
@@ -84,7 +86,8 @@ def _run(entry: dict) -> Outcome:
         except MessageRejected as exc:
             return Outcome(entry, rejected=str(exc))
         return Outcome(entry, mail, visible_reply_text(mail.text),
-                       automatic_reason(mail, None, "loop-token", frozenset({"support@example.invalid"})),
+                       classify(mail, data, loop_value="loop-token",
+                                own_addresses=frozenset({"support@example.invalid"})),
                        bounce_report(mail, data))
     except Exception as exc:  # the very thing this test exists to catch
         return Outcome(entry, crash=f"{type(exc).__name__}: {exc}")
@@ -210,11 +213,13 @@ def _squash(text: str) -> str:
 # --- automatic mail and bounces --------------------------------------------------------
 
 def _automatic_checks(outcome: Outcome) -> list[Check]:
-    entry, reason = outcome.entry, outcome.automatic
+    entry, verdict = outcome.entry, outcome.verdict
     if entry.get("bounce") or entry.get("auto_reply") or entry.get("feedback_report"):
-        return [Check("automatic", entry["path"], bool(reason), "answered as if a person wrote it")]
+        want = DELIVERY_REPORT if entry.get("bounce") else FEEDBACK_REPORT if entry.get("feedback_report") else AUTO_REPLY
+        return [Check("automatic", entry["path"], verdict.automatic, "answered as if a person wrote it"),
+                Check("verdict", entry["path"], verdict.kind == want, f"expected {want}, got {verdict}")]
     if entry.get("bounce") is False:
-        return [Check("automatic", entry["path"], not reason, f"taken for automatic: {reason}")]
+        return [Check("automatic", entry["path"], verdict.kind == PERSON, f"taken for automatic: {verdict}")]
     return []
 
 

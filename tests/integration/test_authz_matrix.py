@@ -152,6 +152,9 @@ TABLE: list[Case] = [
     case("GET", "/admin/quarantine",                 401, 403, 403, 403, 200),
     case("POST", "/admin/quarantine/replay-all",     401, 403, 403, 403, 303),
     case("POST", "/admin/quarantine/{raw_id}/replay", 401, 403, 403, 403, 303),
+    case("GET", "/admin/automatic",                  401, 403, 403, 403, 200),
+    case("GET", "/admin/mail/{raw_id}/raw",          401, 403, 403, 403, 200),
+    case("POST", "/admin/automatic/{raw_id}/open-ticket", 401, 403, 403, 403, 303),
     case("GET", "/admin/jobs",                       401, 403, 403, 403, 200),
     case("POST", "/admin/jobs/{job_id}/retry",       401, 403, 403, 403, 303),
     # ---- JSON API: tickets

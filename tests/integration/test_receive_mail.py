@@ -114,17 +114,34 @@ def test_customer_reply_reopens_a_closed_ticket_but_an_auto_reply_does_not(desk)
         assert s.get(Ticket, first.ticket_id).status == "in_progress"
 
 
-def test_automatic_mail_opens_a_ticket_but_is_never_acknowledged(desk):
+def test_list_and_bulk_mail_opens_a_ticket_but_is_never_acknowledged(desk):
     for headers, sender in [("Auto-Submitted: auto-generated\n", "ann@example.org"),
                             ("Precedence: bulk\n", "ann@example.org"),
                             ("List-Id: <news.example.org>\n", "ann@example.org"),
-                            ("", "mailer-daemon@example.org"),
-                            ("", "noreply@example.org"),
-                            ("", "support@example.test")]:
+                            ("", "noreply@example.org")]:
         got = receive(desk, mail(headers=headers, sender=sender), envelope_from=sender)
         assert got.created and got.automatic and not got.acknowledged, (headers, sender)
-    got = receive(desk, mail(), envelope_from="")  # null return path
-    assert got.automatic == "null return path"
+    got = receive(desk, mail(), envelope_from="")  # a null return path alone: software, about who knows what
+    assert got.created and got.automatic == "null return path" and not got.acknowledged
+    assert outbox_count(desk) == 0
+
+
+def test_auto_replies_and_system_mail_open_no_ticket_and_are_kept_for_admins(desk):
+    from core.models import AutomaticMail, RawMail
+
+    for headers, sender in [("Auto-Submitted: auto-replied\n", "ann@example.org"),
+                            ("", "mailer-daemon@example.org"),
+                            ("", "support@example.test")]:
+        got = receive(desk, mail(headers=headers, sender=sender), envelope_from=sender)
+        assert got.ticket_id is None and got.automatic and not got.acknowledged, (headers, sender)
+    with desk.sessions() as s:
+        assert s.scalar(select(func.count(Ticket.id))) == 0
+        kept = s.execute(select(AutomaticMail.kind, AutomaticMail.evidence, RawMail.state, RawMail.raw)
+                         .join(RawMail, RawMail.id == AutomaticMail.raw_mail_id).order_by(AutomaticMail.id)).all()
+    assert [(k, e) for k, e, _, _ in kept] == [("auto-reply", "auto-submitted: auto-replied"),
+                                               ("auto-reply", "robot sender"),
+                                               ("our-own-mail", "sent from our own address")]
+    assert all(state == "done" and raw.startswith(b"From: ") for _, _, state, raw in kept)
     assert outbox_count(desk) == 0
 
 

@@ -62,7 +62,7 @@ def test_a_bin_attachment_keeps_its_exact_bytes():
 def test_an_unnamed_binary_part_gets_a_name_from_its_type():
     part = "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC"
     attachment = parse_mail(multipart(TEXT, part)).attachments[0]
-    assert (attachment.filename, attachment.data) == ("attachment-1.bin", b"\x00\x01\x02")
+    assert (attachment.filename, attachment.data) == ("file.bin", b"\x00\x01\x02")
 
 
 def test_text_calendar_is_kept_as_an_attachment_not_as_body():
@@ -70,7 +70,7 @@ def test_text_calendar_is_kept_as_an_attachment_not_as_body():
     part = f"Content-Type: text/calendar; method=REQUEST; charset=utf-8\r\n\r\n{invite}"
     mail = parse_mail(multipart(TEXT, part, subtype="alternative"))
     assert mail.text == "See attached."
-    assert [(a.filename, a.content_type) for a in mail.attachments] == [("attachment-1.ics", "text/calendar")]
+    assert [(a.filename, a.content_type) for a in mail.attachments] == [("document.ics", "text/calendar")]
     assert mail.attachments[0].data.startswith(b"BEGIN:VCALENDAR")
 
 
@@ -135,7 +135,8 @@ def test_random_bytes_never_crash_the_parser_nor_leak_undecodable_text():
     (b"Message-Id: <a@b> (a comment)\r\nSubject: y\r\n\r\n", "a@b"),
     (b"From sender Mon Jan  1 00:00:00 2024\nMessage-ID: <mbox@example.org>\n\n", "mbox@example.org"),
     (b"Subject: no id\n\nMessage-ID: <in-the-body@example.org>\n", ""),
-    (b"X-A: 1\nnot a header line\nMessage-ID: <after-the-headers@example.org>\n\n", ""),
+    (b"X-A: 1\nnot a header line\nMessage-ID: <after-the-headers@example.org>\n\n", "after-the-headers@example.org"),
+    (b"X-A: 1\nnot a header line\nX-B: 2\n\nMessage-ID: <in-the-body@example.org>\n", ""),
     (b"Message-ID: <first@example.org>\nMessage-ID: <second@example.org>\n\n", "first@example.org"),
     (b"", ""),
 ])
