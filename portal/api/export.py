@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/tickets", tags=["tickets"])
 
 
 @router.get("/export.csv", response_class=StreamingResponse, responses={
-    200: {"content": {"text/csv": {}}, "description": "one row per ticket, header first"}, **_errors(401, 422)})
+    200: {"content": {"text/csv": {}}, "description": "one row per ticket, header first"}, **_errors(401, 403, 422)})
 def export_csv(f: Annotated[TicketFilter, Depends(ticket_filter)], request: Request,
                user: Contact = Depends(require_user), session: Session = Depends(db)) -> StreamingResponse:
     """Every ticket the list's filters match (page and per_page are ignored), as CSV in the list's sort order;

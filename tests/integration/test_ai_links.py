@@ -51,7 +51,8 @@ def test_a_link_in_the_models_summary_is_stored_inert_and_flagged(desk):
     with desk.sessions() as s:
         stored = s.scalar(select(TicketSummary).where(TicketSummary.ticket_id == ticket_id))
         summary = s.get(Ticket, ticket_id).summary
-        mailed = [email.message_from_bytes(r.raw, policy=email.policy.default).get_content()
+        mailed = ["\n".join(part.get_content() for part in email.message_from_bytes(
+                      r.raw, policy=email.policy.default).walk() if part.get_content_maintype() == "text")
                   for r in s.scalars(select(Outbox).where(Outbox.purpose == "assignment"))]
     assert "hxxp://evil[.]test/login?steal=1" in summary and not LIVE.search(summary)
     assert FLAG in stored.notes.splitlines() and not LIVE.search(stored.notes)

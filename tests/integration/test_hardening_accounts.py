@@ -68,7 +68,7 @@ def test_reset_does_the_same_work_for_an_unknown_address_and_mails_it_a_note(des
     assert answers[0].text.replace(OWNER, "X") == answers[1].text.replace("nobody@example.org", "X")
     sent = _mails(desk)
     assert [(purpose, to) for purpose, to, _ in sent] == [("reset", OWNER), ("no-account", "nobody@example.org")]
-    note = sent[1][2].get_content()
+    note = sent[1][2].get_body(("plain",)).get_content()
     assert "no active account" in note and "/register" in note and "/reset/" not in note
 
 
