@@ -89,9 +89,11 @@ def graph_tickets(session: Session, secret: str, mail: ParsedMail) -> list[tuple
     """Every ticket the reference graph links this mail to, earliest ticket first, each with the
     rule that found it (merged tickets resolved to the ticket they continue on)."""
     found: dict[int, str] = {}
+    looked_up: set[int] = set()
 
     def add(ticket_id: int | None, rule: str) -> None:
-        if ticket_id:
+        if ticket_id and ticket_id not in looked_up:  # the same ticket named again: asked once
+            looked_up.add(ticket_id)
             found.setdefault(final_ticket_id(session, ticket_id), rule)
 
     for rule, ids in (("in-reply-to", mail.in_reply_to), ("references", tuple(reversed(mail.references)))):

@@ -191,12 +191,14 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
     if trust.trusted and sender.id == ticket.requester_id:
         _add_followers(session, settings, ticket, mail, own, sender)
     if isinstance(ticket, Ticket):
-        _reopen_on_reply(session, ticket, sender, automatic=bool(reason))
+        if _reopen_on_reply(session, ticket, sender, automatic=bool(reason)):
+            sla_tracking.refresh(session, settings, ticket)  # a reopen restarts the resolution clock
         _touch(session, ticket)
         agent_mail.notify_watchers(session, settings, ticket, sender, mail, automatic=bool(reason))
+    else:
+        sla_tracking.start_clock(session, settings, ticket.id)  # a new ticket's due times
     if created or not reason:
         jobs.enqueue(session, "triage", ticket.id)  # a thread summary follows every human reply
-    sla_tracking.refresh_by_id(session, settings, ticket.id)  # a new ticket's due times, a reopen's new clock
     acknowledged = False
     if created and not reason and sender.email != UNKNOWN_SENDER and not auth.failed:
         acknowledged = notify.queue_acknowledgement(session, settings, ticket, message, sender)
@@ -345,11 +347,12 @@ def _add_followers(session: Session, settings: Settings, ticket: Ticket | Opened
         session.expire(ticket, ["followers"])  # written past the unit of work
 
 
-def _reopen_on_reply(session: Session, ticket: Ticket, sender: Sender, automatic: bool) -> None:
-    """A human reply wakes the ticket: waiting → in progress, resolved/closed → reopened."""
+def _reopen_on_reply(session: Session, ticket: Ticket, sender: Sender, automatic: bool) -> bool:
+    """A human reply wakes the ticket: waiting → in progress, resolved/closed → reopened (True)."""
     if automatic or sender.role != "customer" or ticket.status not in ("waiting", "resolved", "closed"):
-        return
+        return False
     old = ticket.status
     ticket.status = "in_progress"
     session.add(Event(ticket_id=ticket.id, kind="status", field="status", old_value=old,
                       new_value="in_progress", source="rule", actor_id=sender.id))
+    return True
