@@ -50,7 +50,12 @@ def _parse(row: Pending, settings: Settings) -> _Parsed:
         mail = parse_mail(row.raw)
     except Exception as exc:  # a SenderError quarantines at once, anything else is retried
         return _Parsed(row, None, exc)
-    return _Parsed(row, mail, auth=verdict_for(settings, row, mail))
+    try:
+        auth = verdict_for(settings, row, mail)
+    except Exception:  # a check that cannot run leaves the mail unchecked, never unprocessed
+        log.warning("raw_mail %s: sender authentication failed; stored unchecked", row.id, exc_info=True)
+        auth = NO_VERDICT
+    return _Parsed(row, mail, auth=auth)
 
 
 def drain(sessions: sessionmaker[Session], settings: Settings, batch: int = 50,

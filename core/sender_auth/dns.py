@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import dns.exception
+import dns.name
 import dns.resolver
 import spf
 
@@ -58,6 +59,9 @@ class CachingResolver:
             self._timeouts_in_a_row = 0
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             records, ttl = [], self._ttl
+        except (dns.name.NameTooLong, dns.name.LabelTooLong, dns.name.EmptyLabel, dns.exception.SyntaxError,
+                UnicodeError, ValueError):
+            records, ttl = [], self._ttl  # not a name DNS can hold: nothing is published for it
         except (dns.exception.Timeout, dns.resolver.NoNameservers, dns.resolver.NoResolverConfiguration,
                 dns.resolver.LifetimeTimeout, OSError) as exc:
             error = DnsTempError(f"{type(exc).__name__}: {exc}")

@@ -214,3 +214,26 @@ def test_dns_timeout_at_the_door_stores_the_mail_as_temperror(db_url, tmp_path):
     assert (stored.auth_dkim, stored.auth_dmarc) == ("temperror", "temperror")
     with desk.sessions() as s:
         assert s.get(Ticket, stored.ticket_id).status == "new"
+
+
+def test_a_from_domain_dns_cannot_hold_is_checked_as_unpublished(stub):
+    domain = "x" * 70 + ".example"
+    verdict = verifier(stub).verify(mail(f"bob@{domain}", "Hi", f"s7@{domain}"), f"bob@{domain}",
+                                    f"bob@{domain}", "198.51.100.7", "helo.example")
+    assert (verdict.dkim, verdict.dmarc) == ("none", "none")
+
+
+def test_a_sender_check_that_breaks_leaves_the_mail_stored_unchecked(desk, monkeypatch):
+    from ingest import sender_check, spool, worker
+
+    def broken(*args):
+        raise RuntimeError("resolver exploded")
+
+    monkeypatch.setattr(worker, "verdict_for", broken)
+    stored = spool.put(desk.sessions, mail("alice@example.org", "Hi", "u1@example.org"), "smtp",
+                       "alice@example.org", ("support@example.test",))
+    outcome = worker.process_one(desk.sessions, desk.settings, stored.id)
+    assert outcome.received is not None and outcome.received.created
+    with desk.sessions() as s:
+        assert s.scalar(select(Message.auth_dmarc).where(Message.message_id == "u1@example.org")) == "none"
+    assert sender_check.verdict_for is not broken
