@@ -23,12 +23,3 @@ class HeaderInjection(PostdeskError):
 
 class TransientError(PostdeskError):
     """Our side failed in a way a retry may fix (database down, disk full)."""
-
-
-class ParentStillSpooled(PostdeskError):
-    """A reply whose original is still waiting in the spool (arrived later, or being stored by
-    another worker): storing the reply now would open a ticket of its own. Try it again after."""
-
-    def __init__(self, msgid: str) -> None:
-        super().__init__(f"waiting for <{msgid}>, the mail it answers, still in the spool")
-        self.msgid = msgid

@@ -29,25 +29,6 @@ from core.workspace.availability import next_agent, not_away
 from core.workspace.skills import related_skills
 
 log = logging.getLogger(__name__)
-THREAD_CHARS = 12_000
-
-
-def ticket_text(session: Session, ticket_id: int) -> tuple[str, str] | None:
-    """(subject, thread text oldest first) for triage; customer and agent words, no internal notes."""
-    ticket = session.get(Ticket, ticket_id)
-    if ticket is None:
-        return None
-    rows = session.execute(select(Message.direction, Message.visible_text, Message.body_text)
-                           .where(Message.ticket_id == ticket_id, Message.direction != "note",
-                                  Message.automatic.is_(False))
-                           .order_by(Message.id)).all()
-    if not rows:  # an automatic mail opened the ticket: summarise it anyway
-        rows = session.execute(select(Message.direction, Message.visible_text, Message.body_text)
-                               .where(Message.ticket_id == ticket_id).order_by(Message.id)).all()
-    parts = [(r.visible_text or r.body_text).strip() for r in rows]
-    if len(parts) > 1:
-        parts = [f"[{'customer' if r.direction == 'in' else 'support'}] {p}" for r, p in zip(rows, parts)]
-    return ticket.subject, "\n\n".join(parts)[-THREAD_CHARS:]
 
 
 def ticket_thread(session: Session, ticket_id: int) -> tuple[str, list[ThreadEntry]] | None:
