@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -178,7 +178,7 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
             authenticated=auth.dkim == "pass" and auth.from_aligned)):
         return Received(*taken, created=False, acknowledged=False, automatic="")
     created = route.ticket is None
-    ticket = route.ticket or _open_ticket(session, mail, sender, route.mentions)
+    ticket = route.ticket or _open_ticket(session, settings, mail, sender, route.mentions)
     message = _store_message(session, ticket, raw, mail, sender, route.matched_by, automatic=bool(reason),
                              visible=mail.text if created else visible_reply_text(mail.text), auth=auth)
     index_references(session, message.id, ticket.id, mail)
@@ -195,8 +195,6 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
             sla_tracking.refresh(session, settings, ticket)  # a reopen restarts the resolution clock
         _touch(session, ticket)
         agent_mail.notify_watchers(session, settings, ticket, sender, mail, automatic=bool(reason))
-    else:
-        sla_tracking.start_clock(session, settings, ticket.id)  # a new ticket's due times
     if created or not reason:
         jobs.enqueue(session, "triage", ticket.id)  # a thread summary follows every human reply
     acknowledged = False
@@ -245,7 +243,12 @@ def _unify_conversation(session: Session, ticket: Ticket | OpenedTicket, others:
         merge_tickets(session, later, first, "one conversation (reference graph)", source="rule")
 
 
-_TOUCH = update(Ticket).where(Ticket.id == bindparam("ticket_id")).values(updated_at=bindparam("at"))
+# A reply that leaves the status alone changes none of the ticket's service levels: a ticket whose
+# levels were current stays current (else the SLA sweep recomputed every ticket a mail touched);
+# one changed since its last check by another path stays due for the sweep.
+_TOUCH = update(Ticket).where(Ticket.id == bindparam("ticket_id")).values(
+    updated_at=bindparam("at"), sla_checked_at=case(
+        (Ticket.sla_checked_at >= Ticket.updated_at, bindparam("at")), else_=Ticket.sla_checked_at))
 
 
 def _touch(session: Session, ticket: Ticket) -> None:
@@ -323,12 +326,14 @@ def is_support_address(address: str, own: frozenset[str]) -> bool:
     return address.lower() in own or f"{local.split('+', 1)[0]}@{domain}" in own
 
 
-def _open_ticket(session: Session, mail: ParsedMail, requester: Sender, mentions: int | None) -> OpenedTicket:
+def _open_ticket(session: Session, settings: Settings, mail: ParsedMail, requester: Sender,
+                 mentions: int | None) -> OpenedTicket:
     now = utcnow()
     reference, subject = new_reference(), mail.subject or "(no subject)"
     ticket_id = insert_row(session, Ticket, {
         "reference": reference, "subject": subject, "requester_id": requester.id, "status": "new",
-        "priority": "medium", "category": "general", "created_at": now, "updated_at": now})
+        "priority": "medium", "category": "general", "created_at": now, "updated_at": now,
+        **sla_tracking.opening_columns(session, settings, now, "medium")})  # its due times, in the same row
     insert_row(session, Event, {"ticket_id": ticket_id, "kind": "created", "source": "mail",
                                 "actor_id": requester.id, "created_at": now})
     if mentions is not None:

@@ -56,17 +56,25 @@ def _holidays(country: str, subdivision: str) -> Container[date]:
 
 def current_policy(session: Session, settings: Settings) -> SlaSettings:
     """[sla] as configured, with the admin's saved changes on top (a stale saved key is ignored)."""
-    row = session.scalar(select(SlaPolicy.data).where(SlaPolicy.id == 1))
-    if not row:
-        return settings.sla
-    saved = {k: v for k, v in json.loads(row).items() if k in EDITABLE}
+    row = session.scalar(_SAVED)
+    return _merged(settings.sla, row) if row else settings.sla
+
+
+_SAVED = select(SlaPolicy.data).where(SlaPolicy.id == 1)
+
+
+@lru_cache(maxsize=8)
+def _merged(configured: SlaSettings, data: str) -> SlaSettings:
+    """The saved JSON over config.toml's section, built and validated once per distinct saved text
+    (intake asks for it with every new ticket)."""
+    saved = {k: v for k, v in json.loads(data).items() if k in EDITABLE}
     try:
         built = _build_section(SlaSettings, saved, "sla")
-        merged = dataclasses.replace(settings.sla, **{k: getattr(built, k) for k in saved})
+        merged = dataclasses.replace(configured, **{k: getattr(built, k) for k in saved})
         validate_sla(merged)
     except ConfigError as exc:
         log.error("the saved service levels are invalid, using config.toml's: %s", exc)
-        return settings.sla
+        return configured
     return merged
 
 

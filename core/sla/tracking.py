@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from core.config import Settings, SlaSettings
@@ -46,20 +46,17 @@ def refresh(session: Session, settings: Settings, ticket: Ticket, now: datetime 
     return state
 
 
-def start_clock(session: Session, settings: Settings, ticket_id: int) -> None:
-    """The due times of a ticket intake just opened (status new, nothing answered yet), written in one
-    statement: on the path of every new mail, without loading the ticket or reading its history."""
+def opening_columns(session: Session, settings: Settings, created_at: datetime, priority: str) -> dict:
+    """The service-level columns of a ticket intake is about to open (status new, nothing answered
+    yet), to be written by its INSERT: on the path of every new mail, without another statement."""
     policy = current_policy(session, settings)
     if not policy.enabled:
-        return
-    created_at, priority = session.execute(select(Ticket.created_at, Ticket.priority)
-                                           .where(Ticket.id == ticket_id)).one()
+        return {}
     state = sla_state(calendar(policy), targets(policy, priority), aware(created_at), [], None, utcnow())
-    session.connection().execute(update(Ticket).where(Ticket.id == ticket_id).values(
-        first_response_due_at=state.first_response_due_at, resolution_due_at=state.resolution_due_at,
-        first_responded_at=state.first_responded_at, resolved_at=state.resolved_at, sla_breached=state.breached,
-        sla_due_at=state.due_at, sla_warn_at=state.warn_at, sla_checked_at=utcnow(),
-        sla_next_check_at=min((p.at for p in state.checkpoints), default=None)))
+    return {"first_response_due_at": state.first_response_due_at, "resolution_due_at": state.resolution_due_at,
+            "first_responded_at": state.first_responded_at, "resolved_at": state.resolved_at,
+            "sla_breached": state.breached, "sla_due_at": state.due_at, "sla_warn_at": state.warn_at,
+            "sla_checked_at": utcnow(), "sla_next_check_at": min((p.at for p in state.checkpoints), default=None)}
 
 
 def _clear(ticket: Ticket) -> None:

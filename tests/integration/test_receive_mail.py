@@ -331,3 +331,24 @@ def test_pipe_mail_is_judged_by_authentication_results_of_our_mta_only(desk):
     assert auth["ar-2@example.org"] == ("none", "none", "none")
     assert auth["ar-3@example.org"] == ("pass", "fail", "pass")
     assert auth["ar-4@example.org"] == ("fail", "none", "fail")
+
+
+def test_a_new_ticket_has_its_due_times_and_a_plain_reply_leaves_nothing_for_the_sweep(desk):
+    from datetime import timedelta
+
+    from core.models import utcnow
+    from core.sla.tracking import sweep
+
+    first = receive(desk, mail(msgid="<sla-orig@example.org>"))
+    with desk.sessions() as s:
+        ticket = s.get(Ticket, first.ticket_id)
+        assert ticket.first_response_due_at is not None and ticket.resolution_due_at is not None
+        assert ticket.sla_checked_at is not None and ticket.sla_next_check_at is not None
+    receive(desk, mail("Re: Help", headers="In-Reply-To: <sla-orig@example.org>\n"))
+    with desk.sessions() as s, s.begin():
+        assert sweep(s, desk.settings) == 0  # the reply changed no service level: nothing to recompute
+    with desk.sessions() as s, s.begin():  # changed by another path since its last check: stays due
+        s.execute(Ticket.__table__.update().values(sla_checked_at=utcnow() - timedelta(hours=1)))
+    receive(desk, mail("Re: Help", headers="In-Reply-To: <sla-orig@example.org>\n"))
+    with desk.sessions() as s, s.begin():
+        assert sweep(s, desk.settings) == 1
