@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from core.db import insert_or_ignore, insert_row
@@ -29,11 +29,14 @@ class Merged:
     moved_messages: int
 
 
+_MERGED_INTO = select(Ticket.merged_into_id).where(Ticket.id == bindparam("ticket_id"))
+
+
 def final_ticket_id(session: Session, ticket_id: int, limit: int = 20) -> int:
     """Follow merged_into links to the ticket a conversation continues on (bounded: never loops)."""
     seen = {ticket_id}
     for _ in range(limit):
-        into = session.execute(select(Ticket.merged_into_id).where(Ticket.id == ticket_id)).scalar()
+        into = session.execute(_MERGED_INTO, {"ticket_id": ticket_id}).scalar()
         if into is None or into in seen:
             return ticket_id
         seen.add(into)

@@ -47,6 +47,8 @@ class Route:
 _TICKET = select(Ticket).where(Ticket.id == bindparam("ticket_id")).options(lazyload(Ticket.requester))
 _TICKET_OF_MSGID = (select(Message.ticket_id).where(Message.message_id == bindparam("msgid"))
                     .order_by(Message.id).limit(1))
+_TICKETS_OF_MSGIDS = (select(Message.message_id, Message.ticket_id)
+                      .where(Message.message_id.in_(bindparam("msgids", expanding=True))).order_by(Message.id))
 _REFERENCED_BY = (select(MessageReference.ticket_id).where(MessageReference.ref == bindparam("msgid"),
                                                            MessageReference.kind != "self")
                   .order_by(MessageReference.ticket_id).limit(5))
@@ -96,10 +98,15 @@ def graph_tickets(session: Session, secret: str, mail: ParsedMail) -> list[tuple
             looked_up.add(ticket_id)
             found.setdefault(final_ticket_id(session, ticket_id), rule)
 
+    conn = session.connection()
+    theirs = [m for m in dict.fromkeys((*mail.in_reply_to, *reversed(mail.references))) if not _looks_ours(m)]
+    stored: dict[str, int] = {}
+    if theirs:  # every named Message-ID in one look-up, not one each (a long thread names dozens)
+        for msgid, ticket_id in conn.execute(_TICKETS_OF_MSGIDS, {"msgids": theirs[:500]}):
+            stored.setdefault(msgid, ticket_id)
     for rule, ids in (("in-reply-to", mail.in_reply_to), ("references", tuple(reversed(mail.references)))):
         for msgid in ids:
-            add(ticket_id_of_msgid(session, secret, msgid), rule)
-    conn = session.connection()
+            add(tokens.ticket_of_message_id(secret, msgid) if _looks_ours(msgid) else stored.get(msgid), rule)
     if mail.message_id:
         for ticket_id in conn.execute(_REFERENCED_BY, {"msgid": mail.message_id}).scalars():
             add(ticket_id, "referenced-by")

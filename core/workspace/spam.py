@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from core.db import insert_or_ignore
@@ -23,11 +23,13 @@ class SpamRefused(SenderError):
     """The ticket's requester cannot be blocked (one of the staff)."""
 
 
+_BLOCKED = select(BlockedSender.email).where(BlockedSender.email == bindparam("email"))
+
+
 def refuse_blocked_sender(session: Session, address: str) -> None:
     """Raise BlockedSenderMail when the address is blocked (intake calls this before anything is stored)."""
     address = address.strip().lower()
-    if address and session.connection().execute(
-            select(BlockedSender.email).where(BlockedSender.email == address)).first() is not None:
+    if address and session.connection().execute(_BLOCKED, {"email": address}).first() is not None:
         raise BlockedSenderMail(f"{SPAM_ERROR}{address}")
 
 
