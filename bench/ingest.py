@@ -309,19 +309,40 @@ class Server:
     port: int
     log: Path
 
+    def pids(self) -> list[int]:
+        """The server and its child processes (`serve` runs the worker role in a child of its own)."""
+        pids = [self.process.pid]
+        for pid in pids:
+            for task in Path(f"/proc/{pid}/task").glob("*/children"):
+                try:
+                    pids.extend(int(c) for c in task.read_text().split())
+                except OSError:
+                    pass
+        return pids
+
     def peak_rss_mb(self) -> float:
-        """The server's peak resident set (VmHWM); it must still be running."""
+        """The server's peak resident set (VmHWM), summed over its processes; it must still be running."""
         if self.process.poll() is not None:
             raise BenchError(f"server exited with {self.process.returncode} during the run")
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        raise BenchError("no VmHWM in /proc/<pid>/status")
+        total = 0
+        for pid in self.pids():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        if not total:
+            raise BenchError("no VmHWM in /proc/<pid>/status")
+        return total / 1024
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server has used so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the server's processes have used so far."""
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:  # exited meanwhile
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -395,13 +416,16 @@ def _server_environment(url: str, port: int, workdir: Path, smarthost_port: int)
     return env
 
 
+SERVE_FLAGS: list[str] = []  # --one-process: the worker role in the SMTP door's process, as before stop 11
+
+
 @contextmanager
 def running_server(url: str, workdir: Path, smarthost_port: int) -> Iterator[Server]:
     """`postdesk serve --only smtp,worker` as a user starts it; SIGTERM and wait on the way out."""
     port = free_port()
     log = workdir / "server.log"
     with open(log, "wb") as log_file:
-        process = subprocess.Popen([str(POSTDESK), "serve", "--only", "smtp,worker"], cwd=workdir,
+        process = subprocess.Popen([str(POSTDESK), "serve", "--only", "smtp,worker", *SERVE_FLAGS], cwd=workdir,
                                    env=_server_environment(url, port, workdir, smarthost_port), stdout=log_file,
                                    stderr=subprocess.STDOUT)
     server = Server(process, port, log)
@@ -679,7 +703,7 @@ def _start_profiler(server: Server, profile: Path | None, kind: str) -> subproce
     profile.mkdir(parents=True, exist_ok=True)
     out = profile / f"ingest-{kind}.txt"
     process = subprocess.Popen([str(spy), "record", "--pid", str(server.process.pid), "--format", "raw",
-                                "--rate", "100", "--gil", "--threads", "--output", str(out)],
+                                "--rate", "100", "--gil", "--threads", "--subprocesses", "--output", str(out)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # let it attach before the first mail
     return process
@@ -768,7 +792,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="sample the server with py-spy (--gil) into DIR/ingest-<db>.txt, collapsed stacks; "
                         "slows the server down")
+    p.add_argument("--one-process", action="store_true",
+                   help="serve with --one-process: the worker role in the SMTP door's process (for comparison)")
     args = p.parse_args(argv)
+    SERVE_FLAGS[:] = ["--one-process"] if args.one_process else []
     if args.n < 1 or args.connections < 1:
         p.error("--n and --connections must be at least 1")
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import sys
 
 from core.errors import ConfigError, PostdeskError
@@ -24,6 +25,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="comma-separated roles to run: smtp, imap, web, worker (default all; "
                             "imap polls every [imap] and [imap.mailboxes.<name>] mailbox that has a host)")
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the database on start")
+    serve.add_argument("--one-process", action="store_true",
+                       help="run the worker role in this process too (by default, beside other roles, it "
+                            "runs in a child process of its own, so intake gets a CPU core of its own)")
+    # Set by `serve` on the worker process it starts: the pipe the doors wake it through, and its parent.
+    serve.add_argument("--wake-fd", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
 
     ingest = sub.add_parser("ingest", help="store one raw mail from FILE or stdin (MTA pipe; sysexits codes)")
     ingest.add_argument("file", nargs="?", default="-", help="path of the mail, or - for stdin")
@@ -103,6 +110,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    roles = {r.strip() for r in getattr(args, "only", "").split(",") if r.strip()}
+    split = args.command == "serve" and "worker" in roles and len(roles) > 1 and not args.one_process
+    own_metrics_dir = None
+    if split and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from postdesk.worker_process import share_metrics_between_processes
+
+        own_metrics_dir = share_metrics_between_processes()  # before anything imports prometheus_client
     from postdesk import commands
     from postdesk.bootstrap import bootstrap
 
@@ -113,7 +127,6 @@ def _run(args: argparse.Namespace) -> int:
         commands.migrate(desk)
         return 0
     if args.command == "serve":
-        roles = {r.strip() for r in args.only.split(",") if r.strip()}
         if not args.no_migrate:
             commands.migrate(desk)
             commands.announce_first_admin(desk)
@@ -122,10 +135,16 @@ def _run(args: argparse.Namespace) -> int:
         unknown = roles - set(ROLES)
         if unknown or not roles:
             raise ConfigError(f"--only takes roles from {', '.join(ROLES)}")
-        asyncio.run(serve(desk, roles))
+        worker_argv = None
+        if split:
+            worker_argv = [*(["--config", args.config] if args.config else []), *(["-v"] if args.verbose else []),
+                           "serve", "--only", "worker", "--no-migrate"]
+        asyncio.run(serve(desk, roles, worker_argv=worker_argv, wake_fd=args.wake_fd, parent_pid=args.parent_pid))
         # Everything that must finish has (spool and outbox commit per row); a job thread still
         # waiting on a hung AI server is abandoned rather than awaited at interpreter exit.
         logging.shutdown()
+        if own_metrics_dir is not None:
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)
         os._exit(0)
     if args.command == "user":
         return commands.user_add(desk, args)

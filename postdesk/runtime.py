@@ -24,6 +24,7 @@ from ingest.imap import mailbox_pollers
 from ingest.smtp import SupportInbox, start_smtp_server
 from portal.app import create_app
 from postdesk.bootstrap import Postdesk
+from postdesk.worker_process import WorkerProcess, die_with_parent, listen_for_wakes
 
 log = logging.getLogger(__name__)
 ROLES = ("smtp", "imap", "web", "worker")
@@ -174,29 +175,43 @@ def run_jobs(desk: Postdesk, handlers: dict, scheduler: BackgroundScheduler,
         run_soon(scheduler, "deliver-outbox")
 
 
-async def serve(desk: Postdesk, only: set[str]) -> None:
-    """Run the chosen roles until SIGINT/SIGTERM."""
+async def serve(desk: Postdesk, only: set[str], worker_argv: list[str] | None = None,
+                wake_fd: int | None = None, parent_pid: int | None = None) -> None:
+    """Run the chosen roles until SIGINT/SIGTERM. With `worker_argv`, the worker role runs in a child
+    process started with those arguments (postdesk.worker_process); `wake_fd` and `parent_pid` are
+    given to such a child."""
     # Threads (SMTP loop, intake, jobs) hand the GIL over more often: each SMTP reply waiting
     # behind a busy worker thread otherwise waits out the switch interval (5 ms by default), and
     # one connection sends its next mail only after the last reply. 0.2 ms: 136 mails/s over
     # one connection in bench/ingest.py against 112 with 1 ms.
     sys.setswitchinterval(0.0002)
     cfg = desk.settings
-    intake = scheduler = smtp_server = None
+    intake = scheduler = smtp_server = child = watcher = None
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
+    if "worker" in only and worker_argv is not None:
+        child = WorkerProcess(worker_argv)
+        child.start()
+        watcher = asyncio.create_task(child.watch())
+        # The wake-ups go to the child process; the roles here never run intake themselves.
+        only = only - {"worker"}
     if "worker" in only:
         # Acknowledgements go out right after the mails they answer, but while mail pours in the
         # outbox is sent in batches (at most every half second) rather than after every drain.
         intake = IntakeLoop(desk, after_drain=Throttled(lambda: run_soon(scheduler, "deliver-outbox"), 0.5))
         scheduler = start_scheduler(desk, intake_busy=intake.busy, intake_has_work=intake.has_work)
         intake.start()
+        if wake_fd is not None:
+            listen_for_wakes(wake_fd, intake.wake)
+    wake = child.wake if child else intake.wake if intake else (lambda: None)
     if "smtp" in only:
-        handler = SupportInbox(cfg, desk.sessions, on_stored=intake.wake if intake else (lambda: None))
+        handler = SupportInbox(cfg, desk.sessions, on_stored=wake)
         smtp_server = await start_smtp_server(cfg, handler)
         log.info("SMTP listening on %s:%s", cfg.smtp.host, cfg.smtp.port)
     imap_stop = threading.Event()
     imap_threads: list[threading.Thread] = []
     if "imap" in only:
-        imap_threads = start_imap_pollers(desk, intake.wake if intake else (lambda: None), imap_stop)
+        imap_threads = start_imap_pollers(desk, wake, imap_stop)
     try:
         if "web" in only:
             config = uvicorn.Config(create_app(cfg, desk.sessions), host=cfg.web.host, port=cfg.web.port,
@@ -215,6 +230,9 @@ async def serve(desk: Postdesk, only: set[str]) -> None:
         if smtp_server is not None:
             smtp_server.close()
             await smtp_server.wait_closed()
+        if child is not None:  # after the doors: no door wakes a stopping worker; what it left waits in the spool
+            watcher.cancel()
+            await asyncio.to_thread(child.stop)
         if scheduler is not None:
             # A job waiting on a slow AI server is abandoned, not awaited: its lease expires
             # and another run picks it up. Mail delivery and intake commit per row.

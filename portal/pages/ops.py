@@ -7,7 +7,7 @@ import ipaddress
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from core import metrics
 from core.config import Settings
@@ -48,4 +48,4 @@ async def prometheus_metrics(request: Request) -> Response:
     metrics.OUTBOX_BACKLOG.set(state.outbox_backlog)
     metrics.QUARANTINED.set(state.quarantined)
     metrics.DEAD_JOBS.set(state.dead_jobs)
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
