@@ -83,3 +83,21 @@ def test_body_round_trips_whatever_its_encoding(text):
                                           ("jürgen@example.org", False), ('"a b"@example.org', False)])
 def test_mailable_says_which_addresses_a_mail_can_be_written_to(address, ok):
     assert mailable(address) is ok
+
+
+def test_attachments_ride_beside_the_alternative_body_byte_for_byte():
+    from core.mail.compose import MailAttachment
+
+    data = bytes(range(256)) * 40
+    raw = build_mail(_mail(text="Grüße,\nsiehe Anhang.", html="<p>Grüße</p>",
+                           attachments=(MailAttachment("bericht ü.pdf", "application/pdf", data),
+                                        MailAttachment("a.txt", "weird type", b"plain\n"))))
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n")) and b"\n" not in raw.replace(b"\r\n", b"")
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg.get_content_type() == "multipart/mixed" and not msg.defects
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == "Grüße,\nsiehe Anhang."
+    assert msg.get_body(("html",)).get_content().strip() == "<p>Grüße</p>"
+    files = list(msg.iter_attachments())
+    assert [(f.get_filename(), f.get_content_type()) for f in files] == [
+        ("bericht ü.pdf", "application/pdf"), ("a.txt", "application/octet-stream")]
+    assert files[0].get_content() == data and files[1].get_content() == b"plain\n"
