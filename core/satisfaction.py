@@ -104,6 +104,16 @@ def of_ticket(session: Session, ticket_id: int) -> list[tuple[Satisfaction, str]
         .where(Satisfaction.ticket_id == ticket_id).order_by(Satisfaction.id))]
 
 
+def latest_of_tickets(session: Session, ticket_ids: list[int], contact_id: int | None = None) -> dict[int, Satisfaction]:
+    """Each ticket's most recent answer (only this person's, given `contact_id`); tickets without one are left out."""
+    if not ticket_ids:
+        return {}
+    stmt = select(Satisfaction).where(Satisfaction.ticket_id.in_(ticket_ids))
+    if contact_id is not None:
+        stmt = stmt.where(Satisfaction.contact_id == contact_id)
+    return {a.ticket_id: a for a in session.scalars(stmt.order_by(Satisfaction.updated_at, Satisfaction.id))}
+
+
 def counts(session: Session, since: datetime, until: datetime) -> dict[str, int]:
     """Answers per score given (or last changed) in [since, until)."""
     return dict(session.execute(select(Satisfaction.score, func.count(Satisfaction.id))

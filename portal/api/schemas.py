@@ -139,6 +139,13 @@ class MessageOut(BaseModel):
     auth: MessageAuth | None = Field(None, description="sender authentication of an inbound mail; null otherwise")
 
 
+class SatisfactionOut(BaseModel):
+    """The requester's answer to the resolution mail's "how did we do?" links."""
+    rating: Literal["good", "bad"]
+    comment: str
+    rated_at: datetime = Field(description="when the answer (or its comment) was last given")
+
+
 class TicketOut(BaseModel):
     id: int
     reference: str
@@ -162,6 +169,8 @@ class TicketOut(BaseModel):
         None, description="when the resolution is due; null while the clock is paused (waiting) or no SLA")
     sla_breached: bool = Field(False, description="a service-level target of this ticket was missed")
     tags: list[str] = Field(default_factory=list, description="staff only: free tags (always empty for customers)")
+    satisfaction: SatisfactionOut | None = Field(
+        None, description="the latest rating of the resolution; a customer sees only their own; null: none given")
 
     @classmethod
     def of(cls, ticket: Ticket, messages: list[MessageOut], skills: list[str],

@@ -18,7 +18,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from core import followers, throttle, workflow
+from core import followers, satisfaction, throttle, workflow
 from core.sla import reminders
 from core.sla.policy import current_policy
 from core.accounts import InvalidInput, normalise_email
@@ -32,8 +32,8 @@ from core.models import (CATEGORIES, PRIORITIES, STATUSES, Attachment, Contact, 
 from core.workspace import tags as workspace_tags
 from core.queries import SHOWN_TEXT, TicketFilter, list_tickets, stats, visible_ticket
 from core.security.links import inert_links
-from portal.api.schemas import (AttachmentOut, MessageAuth, MessageOut, Person, Problem, SimilarOut, Sort, StatsOut,
-                                SuggestedReplyOut, Text, TicketCreate, TicketOut, TicketPage, TicketPatch)
+from portal.api.schemas import (AttachmentOut, MessageAuth, MessageOut, Person, Problem, SatisfactionOut, SimilarOut,
+                                Sort, StatsOut, SuggestedReplyOut, Text, TicketCreate, TicketOut, TicketPage, TicketPatch)
 from portal.deps import csrf_protect, current_user, db, require_role, require_user, settings
 
 log = logging.getLogger(__name__)
@@ -137,15 +137,21 @@ def _followers_of(session: Session, ticket_ids: list[int]) -> dict[int, list[Per
 
 
 def tickets_out(session: Session, tickets: list[Ticket], viewer: Contact | None) -> list[TicketOut]:
-    """The JSON of a page of tickets in four queries (tickets, threads, attachments, skills), notes only for staff."""
+    """The JSON of a page of tickets in a few queries (tickets, threads, attachments, skills, followers, tags,
+    ratings), notes and others' ratings only for staff."""
     ids = [t.id for t in tickets]
     staff = viewer is not None and viewer.role in STAFF
     threads, skills = (_threads_of(session, ids, staff), _skills_of(session, ids)) if ids else ({}, {})
     followers = _followers_of(session, ids) if ids else {}
     out = [TicketOut.of(t, threads.get(t.id, []), skills.get(t.id, []), followers.get(t.id, [])) for t in tickets]
     tags = workspace_tags.tags_of(session, ids) if staff else {}   # customers never see tags
+    rated = {} if viewer is None else satisfaction.latest_of_tickets(session, ids, None if staff else viewer.id)
     for item in out:
         item.tags = tags.get(item.id, [])
+        answer = rated.get(item.id)
+        if answer is not None:
+            item.satisfaction = SatisfactionOut(rating=answer.score, comment=answer.comment,
+                                                rated_at=aware(answer.updated_at))
     return out
 
 

@@ -1,7 +1,7 @@
 """Satisfaction on both databases: the resolution mail (through a real SMTP sink) carries two signed
 links; a click answers without signing in (the link's page posts the answer: a scanner's GET or
 HEAD records nothing), a link used twice is still one answer, a comment can follow; the answer
-shows on the ticket and in the reports."""
+shows on the ticket, in its JSON and in the reports."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from core.models import Satisfaction
+from core.models import Satisfaction, utcnow
 from core.outbound import deliver_due
 from portal.app import create_app
-from tests.integration.test_api_tickets import World, make_world
+from tests.integration.test_api_tickets import World, aware_iso, make_world
 
 HTML = {"accept": "text/html"}
 
@@ -98,6 +98,28 @@ def test_a_one_click_rating_used_twice_is_one_answer_and_shows_on_the_ticket_and
     assert "Satisfaction: <strong>bad</strong> from ann@example.org" in ticket_page and "Took three days." in ticket_page
     reports = world.call("agent", "GET", "/agent/reports", headers=HTML).text
     assert 'data-testid="satisfaction">0 of 1<' in reports
+
+
+def test_the_ticket_json_carries_the_rating_for_staff_and_the_requester_only(world, sink):
+    path = f"/api/tickets/{world.ticket_a}"
+    assert world.call("agent", "GET", path).json()["satisfaction"] is None
+    assert world.call("agent", "POST", f"{path}/followers", json={"email": "bob@example.org"}).status_code == 201
+    links = _resolution_links(world, sink)
+    stranger = TestClient(world.client.app)
+    page = click(stranger, links["bad"])
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)[1]
+    stranger.post(f"/rate/{links['bad'].split('/')[2]}/comment", data={"csrf_token": csrf, "text": "Slow."})
+    for role in ("agent", "admin", "customer_a"):
+        rated = world.call(role, "GET", path).json()["satisfaction"]
+        assert {k: rated[k] for k in ("rating", "comment")} == {"rating": "bad", "comment": "Slow."}, role
+        assert aware_iso(rated["rated_at"]) <= utcnow()
+    follower = world.call("customer_b", "GET", path)            # may read the ticket, not Ann's answer
+    assert follower.status_code == 200 and follower.json()["satisfaction"] is None
+    listed = world.call("agent", "GET", "/api/tickets?sort=id").json()["items"]
+    assert {t["id"]: (t["satisfaction"] or {}).get("rating") for t in listed} == \
+        {world.ticket_a: "bad", world.ticket_b: None}
+    mine = world.call("customer_b", "GET", "/api/tickets").json()["items"]
+    assert all(t["satisfaction"] is None for t in mine)
 
 
 def test_only_the_requester_gets_rating_links_and_only_on_resolution(world, sink):
