@@ -83,6 +83,10 @@ class TicketPatch(BaseModel):
         None, description="staff: an internal note; customers: a reply on the thread")
     reply: Annotated[Text, Field(max_length=100_000)] | None = Field(
         None, description="staff only: an answer mailed to the requester and followers")
+    drafted: Annotated[Text, Field(max_length=200)] | None = Field(
+        None, description="staff, with reply: the suggestion the reply began as (from suggest-reply: its source, "
+                          "then ':' and the based_on ids, e.g. 'mistral:12,40'), noted in the ticket's history; "
+                          "a value not of that form is ignored")
     waiting_until: date | datetime | None = Field(
         None, description="staff, with status waiting: the date (start of that business day) or instant the "
                           "ticket returns to in_progress and its assignee is reminded; null clears it")

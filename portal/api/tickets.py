@@ -24,7 +24,7 @@ from core.sla.policy import current_policy
 from core.accounts import InvalidInput, normalise_email
 from core.ai.provider import ProviderError
 from core.assist.similar import similar_resolved
-from core.assist.suggest import make_drafter, suggest_reply
+from core.assist.suggest import make_drafter, record_drafted, suggest_reply
 from core.config import Settings
 from core.errors import SenderError
 from core.models import (CATEGORIES, PRIORITIES, STATUSES, Attachment, Contact, Follower, Message, Ticket,
@@ -324,8 +324,12 @@ def change_ticket(ticket_id: TicketId, body: TicketPatch, user: Contact = Depend
 
 def _staff_change(session: Session, cfg: Settings, ticket: Ticket, user: Contact, body: TicketPatch) -> None:
     # The reply first: answering a new ticket moves it to in_progress, and a status sent along wins.
+    if body.drafted is not None and body.reply is None:
+        raise workflow.InvalidChange("drafted goes with a reply")
     if body.reply is not None:
         workflow.reply_as_agent(session, cfg, ticket, user, body.reply)
+        if body.drafted:
+            record_drafted(session, ticket, user, body.drafted)
     assignee: Contact | None | bool = False
     if "assignee" in body.model_fields_set:
         assignee = _assignee(session, body.assignee)
