@@ -28,13 +28,13 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    # Let SQLAlchemy issue BEGIN itself (see _sqlite_begin_immediate).
+    # Let SQLAlchemy issue BEGIN itself (see _sqlite_begin).
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -44,10 +44,23 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def _sqlite_begin_immediate(conn) -> None:
+READ_ONLY = {"postdesk_read_only": True}
+
+
+def _sqlite_begin(conn) -> None:
     # Take the write lock at BEGIN: two writers then queue on busy_timeout instead of
-    # failing with "database is locked" when a reader upgrades to a writer.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # failing with "database is locked" when a reader upgrades to a writer. A transaction
+    # that only reads for long (see read_only) begins deferred: in WAL mode it reads its
+    # snapshot without blocking a writer.
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("postdesk_read_only") else "BEGIN IMMEDIATE")
+
+
+def read_only(session: Session) -> Session:
+    """Mark the session's coming transaction as one that never writes. On SQLite it then does not take
+    the write lock at BEGIN, so a long read (a streamed export) leaves intake free to store mail.
+    Call before the session's first statement; a write in it would fail on SQLite."""
+    session.connection(execution_options=READ_ONLY)
+    return session
 
 
 def dialect_insert(session: Session):

@@ -1,6 +1,7 @@
 """Satisfaction: the resolution mail carries two signed one-click links (good, bad) for the requester;
-a click records the answer without signing in, a later click or comment changes the same answer
-(one per ticket and person, however often a link is used)."""
+a click records the answer without signing in (the link's page posts it: a scanner's fetch records
+nothing), a later click or comment changes the same answer (one per ticket and person, however
+often a link is used)."""
 from __future__ import annotations
 
 import hashlib
@@ -73,8 +74,7 @@ def record(session: Session, rated: Rated, score: str, now: datetime | None = No
     insert_or_ignore(session, Satisfaction, ("ticket_id", "contact_id"), {
         "ticket_id": rated.ticket_id, "contact_id": rated.contact_id, "score": score, "comment": "",
         "created_at": now, "updated_at": now})
-    answer = session.scalar(select(Satisfaction).where(Satisfaction.ticket_id == rated.ticket_id,
-                                                       Satisfaction.contact_id == rated.contact_id))
+    answer = answer_of(session, rated)
     if answer.score != score:
         answer.score, answer.updated_at = score, now
     session.add(Event(ticket_id=rated.ticket_id, kind="satisfaction", field="score", new_value=score,
@@ -83,10 +83,15 @@ def record(session: Session, rated: Rated, score: str, now: datetime | None = No
     return answer
 
 
+def answer_of(session: Session, rated: Rated) -> Satisfaction | None:
+    """The person's answer on the ticket, if they gave one."""
+    return session.scalar(select(Satisfaction).where(Satisfaction.ticket_id == rated.ticket_id,
+                                                     Satisfaction.contact_id == rated.contact_id))
+
+
 def add_comment(session: Session, rated: Rated, comment: str) -> Satisfaction | None:
     """The optional comment after a click; None when there is no answer to comment on."""
-    answer = session.scalar(select(Satisfaction).where(Satisfaction.ticket_id == rated.ticket_id,
-                                                       Satisfaction.contact_id == rated.contact_id))
+    answer = answer_of(session, rated)
     if answer is not None:
         answer.comment, answer.updated_at = comment.strip()[:MAX_COMMENT], utcnow()
     return answer
@@ -97,6 +102,16 @@ def of_ticket(session: Session, ticket_id: int) -> list[tuple[Satisfaction, str]
     return [(a, email) for a, email in session.execute(
         select(Satisfaction, Contact.email).join(Contact, Contact.id == Satisfaction.contact_id)
         .where(Satisfaction.ticket_id == ticket_id).order_by(Satisfaction.id))]
+
+
+def latest_of_tickets(session: Session, ticket_ids: list[int], contact_id: int | None = None) -> dict[int, Satisfaction]:
+    """Each ticket's most recent answer (only this person's, given `contact_id`); tickets without one are left out."""
+    if not ticket_ids:
+        return {}
+    stmt = select(Satisfaction).where(Satisfaction.ticket_id.in_(ticket_ids))
+    if contact_id is not None:
+        stmt = stmt.where(Satisfaction.contact_id == contact_id)
+    return {a.ticket_id: a for a in session.scalars(stmt.order_by(Satisfaction.updated_at, Satisfaction.id))}
 
 
 def counts(session: Session, since: datetime, until: datetime) -> dict[str, int]:

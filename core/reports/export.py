@@ -9,6 +9,7 @@ from typing import Iterator
 
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from core.db import read_only
 from core.models import Contact, Ticket, aware
 from core.queries import TicketFilter, matching_tickets
 
@@ -36,12 +37,12 @@ def export_rows(session: Session, f: TicketFilter) -> Iterator[tuple]:
 
 def csv_chunks(sessions: sessionmaker[Session], f: TicketFilter) -> Iterator[str]:
     """The CSV text (header first) in chunks of about BATCH rows, in a session of its own that lives
-    as long as the response streams."""
+    as long as the response streams: a read-only one, which on SQLite leaves the write lock to intake."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     with sessions() as session:
-        for n, row in enumerate(export_rows(session, f), 1):
+        for n, row in enumerate(export_rows(read_only(session), f), 1):
             writer.writerow([_cell(v) for v in row])
             if n % BATCH == 0:
                 yield _drain(buffer)

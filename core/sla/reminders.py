@@ -1,5 +1,6 @@
 """Pending reminders: a ticket set to waiting may carry a date; on that date it returns to in
-progress by itself and its assignee is told (status change, event and mail in one transaction)."""
+progress by itself and its assignee is told (status change, event and mail in one transaction);
+unassigned, the agents whose skills it needs, else the admins (as for a customer's reply)."""
 from __future__ import annotations
 
 import logging
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import notify
+from core.staff_notify import who_watches
 from core.config import Settings, SlaSettings
 from core.models import Contact, Event, Ticket, aware, utcnow
 from core.sla.policy import current_policy
@@ -51,7 +53,7 @@ def set_reminder(session: Session, ticket: Ticket, actor: Contact, until: dateti
 
 
 def wake_due(sessions: sessionmaker[Session], settings: Settings, now: datetime | None = None) -> int:
-    """Return the waiting tickets whose date has come to in progress and tell their assignees."""
+    """Return the waiting tickets whose date has come to in progress and tell whoever watches each."""
     now = now or utcnow()
     with sessions() as session, session.begin():
         due = session.scalars(select(Ticket).where(Ticket.status == "waiting", Ticket.waiting_until <= now)
@@ -67,18 +69,20 @@ def _wake(session: Session, settings: Settings, ticket: Ticket, now: datetime) -
     session.add(Event(ticket_id=ticket.id, kind="status", field="status", old_value="waiting",
                       new_value="in_progress", source="reminder", created_at=now))
     refresh(session, settings, ticket)
-    assignee = ticket.assignee
-    if assignee is None or not assignee.active or assignee.undeliverable:
-        log.info("ticket %s: reminder of %s woke it; no assignee to tell", ticket.id, until.isoformat(),
+    told = [person for person in who_watches(session, ticket) if not person.undeliverable]
+    if not told:
+        log.info("ticket %s: reminder of %s woke it; nobody to tell", ticket.id, until.isoformat(),
                  extra={"ticket_id": ticket.id})
         return
-    notify.queue_mail(session, settings, ticket, assignee, purpose="reminder",
-                      subject=notify.tagged_subject(ticket, f"Reminder: {ticket.subject}"),
-                      text=notify.render("reminder.txt", ticket=ticket, name=assignee.name,
-                                         until=until.strftime("%Y-%m-%d %H:%M UTC"),
-                                         link=f"{settings.base_url}/agent/tickets/{ticket.id}"),
-                      answering=None, automatic="auto-generated")
-    log.info("ticket %s: reminder woke it, %s told", ticket.id, assignee.id, extra={"ticket_id": ticket.id})
+    for person in told:
+        notify.queue_mail(session, settings, ticket, person, purpose="reminder",
+                          subject=notify.tagged_subject(ticket, f"Reminder: {ticket.subject}"),
+                          text=notify.render("reminder.txt", ticket=ticket, name=person.name,
+                                             until=until.strftime("%Y-%m-%d %H:%M UTC"),
+                                             link=f"{settings.base_url}/agent/tickets/{ticket.id}"),
+                          answering=None, automatic="auto-generated")
+    log.info("ticket %s: reminder woke it, %s told", ticket.id, ", ".join(str(p.id) for p in told),
+             extra={"ticket_id": ticket.id})
 
 
 def form_reminder(session: Session, settings: Settings, ticket: Ticket, actor: Contact, text: str) -> bool:

@@ -49,14 +49,16 @@ def leave(session: Session, ticket_id: int, agent: Contact) -> None:
     session.execute(delete(Presence).where(Presence.ticket_id == ticket_id, Presence.contact_id == agent.id))
 
 
-def mark_read(session: Session, ticket_id: int, agent: Contact) -> None:
-    """The agent has seen everything on the ticket so far (clears its unread / customer-replied mark)."""
-    last = session.scalar(select(func.max(Message.id)).where(Message.ticket_id == ticket_id)) or 0
+def mark_read(session: Session, ticket_id: int, agent: Contact, up_to: int | None = None) -> None:
+    """The agent has seen everything on the ticket so far, or up to message `up_to` (what the open
+    page just showed): clears its unread / customer-replied mark. Never moves the mark back."""
+    last = up_to if up_to is not None else \
+        session.scalar(select(func.max(Message.id)).where(Message.ticket_id == ticket_id)) or 0
     now = utcnow()
     if not insert_or_ignore(session, TicketRead, ("ticket_id", "contact_id"), {
             "ticket_id": ticket_id, "contact_id": agent.id, "last_message_id": last, "read_at": now}):
-        session.execute(update(TicketRead).where(TicketRead.ticket_id == ticket_id,
-                                                 TicketRead.contact_id == agent.id)
+        session.execute(update(TicketRead).where(TicketRead.ticket_id == ticket_id, TicketRead.contact_id == agent.id,
+                                                 TicketRead.last_message_id < last)
                         .values(last_message_id=last, read_at=now))
 
 

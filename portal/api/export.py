@@ -26,7 +26,7 @@ def export_csv(f: Annotated[TicketFilter, Depends(ticket_filter)], request: Requ
     """Every ticket the list's filters match (page and per_page are ignored), as CSV in the list's sort order;
     customers get their own tickets, as in the list."""
     log.info("CSV export by %s", user.id)
-    session.close()  # the sign-in check's transaction ends here: on SQLite it holds the lock the stream needs
+    session.close()  # the sign-in check's transaction ends here: on SQLite it holds the write lock
     name = f"tickets-{utcnow():%Y%m%d-%H%M}.csv"
     return StreamingResponse(csv_chunks(request.app.state.sessions, f), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{name}"',

@@ -83,6 +83,10 @@ class TicketPatch(BaseModel):
         None, description="staff: an internal note; customers: a reply on the thread")
     reply: Annotated[Text, Field(max_length=100_000)] | None = Field(
         None, description="staff only: an answer mailed to the requester and followers")
+    drafted: Annotated[Text, Field(max_length=200)] | None = Field(
+        None, description="staff, with reply: the suggestion the reply began as (from suggest-reply: its source, "
+                          "then ':' and the based_on ids, e.g. 'mistral:12,40'), noted in the ticket's history; "
+                          "a value not of that form is ignored")
     waiting_until: date | datetime | None = Field(
         None, description="staff, with status waiting: the date (start of that business day) or instant the "
                           "ticket returns to in_progress and its assignee is reminded; null clears it")
@@ -139,6 +143,13 @@ class MessageOut(BaseModel):
     auth: MessageAuth | None = Field(None, description="sender authentication of an inbound mail; null otherwise")
 
 
+class SatisfactionOut(BaseModel):
+    """The requester's answer to the resolution mail's "how did we do?" links."""
+    rating: Literal["good", "bad"]
+    comment: str
+    rated_at: datetime = Field(description="when the answer (or its comment) was last given")
+
+
 class TicketOut(BaseModel):
     id: int
     reference: str
@@ -162,6 +173,8 @@ class TicketOut(BaseModel):
         None, description="when the resolution is due; null while the clock is paused (waiting) or no SLA")
     sla_breached: bool = Field(False, description="a service-level target of this ticket was missed")
     tags: list[str] = Field(default_factory=list, description="staff only: free tags (always empty for customers)")
+    satisfaction: SatisfactionOut | None = Field(
+        None, description="the latest rating of the resolution; a customer sees only their own; null: none given")
 
     @classmethod
     def of(cls, ticket: Ticket, messages: list[MessageOut], skills: list[str],

@@ -18,13 +18,13 @@ from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from core import followers, throttle, workflow
+from core import followers, satisfaction, throttle, workflow
 from core.sla import reminders
 from core.sla.policy import current_policy
 from core.accounts import InvalidInput, normalise_email
 from core.ai.provider import ProviderError
 from core.assist.similar import similar_resolved
-from core.assist.suggest import make_drafter, suggest_reply
+from core.assist.suggest import make_drafter, record_drafted, suggest_reply
 from core.config import Settings
 from core.errors import SenderError
 from core.models import (CATEGORIES, PRIORITIES, STATUSES, Attachment, Contact, Follower, Message, Ticket,
@@ -32,8 +32,8 @@ from core.models import (CATEGORIES, PRIORITIES, STATUSES, Attachment, Contact, 
 from core.workspace import tags as workspace_tags
 from core.queries import SHOWN_TEXT, TicketFilter, list_tickets, stats, visible_ticket
 from core.security.links import inert_links
-from portal.api.schemas import (AttachmentOut, MessageAuth, MessageOut, Person, Problem, SimilarOut, Sort, StatsOut,
-                                SuggestedReplyOut, Text, TicketCreate, TicketOut, TicketPage, TicketPatch)
+from portal.api.schemas import (AttachmentOut, MessageAuth, MessageOut, Person, Problem, SatisfactionOut, SimilarOut,
+                                Sort, StatsOut, SuggestedReplyOut, Text, TicketCreate, TicketOut, TicketPage, TicketPatch)
 from portal.deps import csrf_protect, current_user, db, require_role, require_user, settings
 
 log = logging.getLogger(__name__)
@@ -137,15 +137,21 @@ def _followers_of(session: Session, ticket_ids: list[int]) -> dict[int, list[Per
 
 
 def tickets_out(session: Session, tickets: list[Ticket], viewer: Contact | None) -> list[TicketOut]:
-    """The JSON of a page of tickets in four queries (tickets, threads, attachments, skills), notes only for staff."""
+    """The JSON of a page of tickets in a few queries (tickets, threads, attachments, skills, followers, tags,
+    ratings), notes and others' ratings only for staff."""
     ids = [t.id for t in tickets]
     staff = viewer is not None and viewer.role in STAFF
     threads, skills = (_threads_of(session, ids, staff), _skills_of(session, ids)) if ids else ({}, {})
     followers = _followers_of(session, ids) if ids else {}
     out = [TicketOut.of(t, threads.get(t.id, []), skills.get(t.id, []), followers.get(t.id, [])) for t in tickets]
     tags = workspace_tags.tags_of(session, ids) if staff else {}   # customers never see tags
+    rated = {} if viewer is None else satisfaction.latest_of_tickets(session, ids, None if staff else viewer.id)
     for item in out:
         item.tags = tags.get(item.id, [])
+        answer = rated.get(item.id)
+        if answer is not None:
+            item.satisfaction = SatisfactionOut(rating=answer.score, comment=answer.comment,
+                                                rated_at=aware(answer.updated_at))
     return out
 
 
@@ -318,8 +324,12 @@ def change_ticket(ticket_id: TicketId, body: TicketPatch, user: Contact = Depend
 
 def _staff_change(session: Session, cfg: Settings, ticket: Ticket, user: Contact, body: TicketPatch) -> None:
     # The reply first: answering a new ticket moves it to in_progress, and a status sent along wins.
+    if body.drafted is not None and body.reply is None:
+        raise workflow.InvalidChange("drafted goes with a reply")
     if body.reply is not None:
         workflow.reply_as_agent(session, cfg, ticket, user, body.reply)
+        if body.drafted:
+            record_drafted(session, ticket, user, body.drafted)
     assignee: Contact | None | bool = False
     if "assignee" in body.model_fields_set:
         assignee = _assignee(session, body.assignee)

@@ -242,12 +242,16 @@ def messages_json(ticket_id: int, after: int = 0, user: Contact = Depends(staff_
                   session: Session = Depends(db)) -> dict:
     """Messages newer than `after`, as text (the page's script appends them with textContent)."""
     _ticket_or_404(session, user, ticket_id)
+    shown = views.messages_after(session, ticket_id, after, include_notes=True)
+    if shown:  # the open page shows them now: no longer unread in this agent's queue
+        mark_read(session, ticket_id, user, up_to=max(m.id for m in shown))
+        session.commit()
     return {"messages": [{
         "id": m.id, "direction": m.direction, "kind": m.kind, "author": _author(m),
         "created_at": m.created_at.strftime("%Y-%m-%d %H:%M"), "text": m.visible_text or m.body_text,
         "attachments": [{"name": a.filename, "size": a.size, "url": _attachment_url(ticket_id, a.id)}
                         for a in m.attachments],
-    } for m in views.messages_after(session, ticket_id, after, include_notes=True)]}
+    } for m in shown]}
 
 
 @router.get("/tickets/{ticket_id}/attachments/{attachment_id}")

@@ -1,7 +1,8 @@
 """The agent's workspace in Chromium against `postdesk serve` (SMTP door, worker, web), on both
 databases: canned replies with placeholders, bulk status change with a shift-click range, merge and
 the customer's later reply, split, spam blocking the next mail, presence and the stale-reply warning
-between two browsers, the queue refreshing itself, and no sideways scrolling on a phone."""
+between two browsers, the queue refreshing itself (new tickets, and a read ticket turning unread when
+the customer replies by mail), and no sideways scrolling on a phone."""
 from __future__ import annotations
 
 import re
@@ -257,3 +258,26 @@ def test_queue_and_ticket_page_do_not_scroll_sideways_on_a_phone(browser, server
         assert side["y"] < thread["y"]      # the fields come above the thread on a phone
     finally:
         context.close()
+
+
+def test_a_customer_reply_by_mail_marks_the_read_ticket_unread_in_the_open_queue(page: Page, server, sink, db_url):
+    add_user(server, "agent@example.test")
+    mail_in(server, sink, "Toner empty", "u1@client.example.org")
+    ticket = ticket_of(db_url, "u1@client.example.org")
+    sign_in(page, "agent@example.test")
+    row = page.locator(f'#queue-rows tr[data-ticket="{ticket}"]')
+    expect(row.get_by_test_id("customer-replied")).to_be_visible()       # never opened: unread
+    row.get_by_role("link", name="Toner empty").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"#{ticket} Toner empty")
+    page.goto("/agent/queue")
+    expect(row).to_be_visible()
+    expect(row.get_by_test_id("customer-replied")).to_have_count(0)      # read by this agent
+    expect(row).not_to_have_class(re.compile(r"\bunread\b"))
+    page.evaluate("window.e2eMarker = 'never reloaded'")
+    send_mail(server.smtp_port, sender=f"Erik Example <{CUSTOMER}>", subject="Re: Toner empty",
+              body="Still empty after the new cartridge.", msgid="<u2@client.example.org>",
+              in_reply_to="<u1@client.example.org>")
+    expect(row.get_by_test_id("customer-replied")).to_be_visible(timeout=20_000)
+    expect(row).to_have_class(re.compile(r"\bunread\b"))
+    assert ticket_of(db_url, "u2@client.example.org") == ticket
+    assert page.evaluate("window.e2eMarker") == "never reloaded"

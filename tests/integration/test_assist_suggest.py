@@ -201,6 +201,24 @@ def test_a_reply_sent_from_a_draft_is_marked_in_the_history(world):
                                                                         Outbox.purpose == "reply")) == 1
 
 
+def test_a_reply_from_a_draft_sent_through_the_json_api_is_marked_too(world):
+    solved, new = printer_case(world)
+    sent = world.call("agent", "PATCH", f"/api/tickets/{new}", json={"reply": DRAFT, "drafted": f"mistral:{solved}"})
+    assert sent.status_code == 200, sent.text
+    with world.desk.sessions() as s:
+        event = s.scalar(select(Event).where(Event.ticket_id == new, Event.kind == "reply_drafted"))
+        assert event is not None and event.source == "mistral" and f"#{solved}" in event.new_value
+        assert event.actor_id == world.user_ids["agent"]
+    assert counts(world, new)[1] >= 1 and sent.json()["messages"][-1]["text"] == DRAFT
+    alone = world.call("agent", "PATCH", f"/api/tickets/{new}", json={"drafted": "offline"})
+    assert alone.status_code == 422 and "reply" in alone.json()["detail"]
+    customer = world.call("customer_a", "PATCH", f"/api/tickets/{new}", json={"comment": "Hi", "drafted": "offline"})
+    assert customer.status_code == 403
+    with world.desk.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Event).where(Event.ticket_id == new,
+                                                                       Event.kind == "reply_drafted")) == 1
+
+
 def test_a_reply_with_an_unreadable_draft_marker_is_sent_unmarked(world):
     _, new = printer_case(world)
     sent = world.call("agent", "POST", f"/agent/tickets/{new}/reply",

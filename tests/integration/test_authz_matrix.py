@@ -192,6 +192,8 @@ TABLE: list[Case] = [
     case("GET", "/api/tickets/export.csv",           401, 200, 200, 200, 200),
     case("GET", "/rate/{token}/{score}",             200, 200, 200, 200, 200, at={"token": "rating_a", "score": "good"}),
     case("GET", "/rate/{token}/{score}",             404, 404, 404, 404, 404, at={"token": "bad_token", "score": "good"}),
+    case("POST", "/rate/{token}/{score}",            303, 303, 303, 303, 303, at={"token": "rating_a", "score": "good"}),
+    case("POST", "/rate/{token}/{score}",            404, 404, 404, 404, 404, at={"token": "bad_token", "score": "good"}),
     case("POST", "/admin/users/invite",              401, 403, 403, 403, 303,
          form={"email": "invitee{n}@example.test", "role": "agent"}),
     case("GET", "/admin/skills",                     401, 403, 403, 403, 200),

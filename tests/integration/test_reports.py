@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+import smtplib
 from datetime import datetime, time, timedelta, timezone
+from time import monotonic
 
 import pytest
 
@@ -119,3 +121,29 @@ def test_csv_export_streams_in_batches(world, monkeypatch):
     from core.queries import TicketFilter
     chunks = list(export.csv_chunks(world.desk.sessions, TicketFilter()))
     assert len(chunks) >= 4 and sum(c.count("\n") for c in chunks) == 1 + 7
+
+
+def test_a_mail_is_stored_while_an_export_is_mid_stream(world, monkeypatch):
+    """The export's read transaction lives as long as the download: it must not hold the write lock
+    SQLite's intake needs (the SMTP door answers only after storing the mail)."""
+    from core.queries import TicketFilter
+    from tests.integration.test_smtp_door import PLAIN, _wait_count
+    from tests.support.server import SmtpDoor
+
+    monkeypatch.setattr(export, "BATCH", 2)
+    for i in range(5):
+        world.open_ticket("customer_b", f"Batch {i}")
+    chunks = export.csv_chunks(world.desk.sessions, TicketFilter())
+    try:
+        first = next(chunks)                                # header and two rows out; the cursor stays open
+        assert first.count("\n") == 3
+        with SmtpDoor(world.desk) as door, smtplib.SMTP("127.0.0.1", door.port, timeout=10) as smtp:
+            started = monotonic()
+            assert smtp.sendmail("ann@example.org", ["support@example.test"], PLAIN) == {}   # 250: stored
+            assert monotonic() - started < 5                # not a wait on the lock (busy_timeout is 30 s)
+            _wait_count(world.desk, Ticket, 8)              # the worker opened its ticket too
+        rest = "".join(chunks)
+    finally:
+        chunks.close()
+    assert first.count("\n") + rest.count("\n") == 1 + 7    # the export is the snapshot it began with
+    assert "Hello" not in rest

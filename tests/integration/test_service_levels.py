@@ -1,5 +1,6 @@
 """Service levels end to end on both databases: due times in the ticket JSON, the waiting pause,
-escalations mailed once per stage (also after a restart), and pending reminders; mails go through
+escalations mailed once per stage (also after a restart), and pending reminders (to the assignee;
+unassigned, to the skilled agents, else the admins); mails go through
 the outbox to a real SMTP sink."""
 from __future__ import annotations
 
@@ -137,6 +138,43 @@ def test_a_pending_reminder_returns_the_ticket_to_in_progress_and_tells_the_assi
     assert any(m["Subject"].startswith(f"[#{world.ticket_b}] Reminder:") for m in sink.wait_for(1))
     history = world.call("agent", "GET", path).json()
     assert history["status"] == "in_progress" and history["resolution_due_at"] is not None
+
+
+def _wake_unassigned(world: World, ticket_id: int) -> None:
+    later = aware(_ticket(world, ticket_id).created_at) + timedelta(days=3)
+    answer = world.call("agent", "PATCH", f"/api/tickets/{ticket_id}",
+                        json={"status": "waiting", "waiting_until": later.isoformat()})
+    assert answer.status_code == 200 and answer.json()["assignee"] is None, answer.text
+    run_service_levels(world.desk.sessions, world.desk.settings, now=later)
+    assert _ticket(world, ticket_id).status == "in_progress"
+    deliver_due(world.desk.sessions, world.desk.settings)
+
+
+def _reminded(sink, ticket_id: int) -> list[str]:
+    mails = [m for m in sink.wait_for(1) if m["Subject"].startswith(f"[#{ticket_id}] Reminder:")]
+    assert all("Nobody is assigned to it." in m.get_body(("plain",)).get_content() for m in mails)
+    return sorted(m["To"].addresses[0].addr_spec for m in mails)
+
+
+def test_a_pending_reminder_on_an_unassigned_ticket_tells_the_agents_with_its_skills(world, sink):
+    from core.accounts import add_user
+    from core.models import AgentSkill, TicketSkill
+
+    with world.desk.sessions() as s, s.begin():
+        for email in ("net@example.test", "wifi@example.test"):
+            s.add(AgentSkill(contact_id=add_user(s, email, "agent").id, skill="networking"))
+        s.add(AgentSkill(contact_id=add_user(s, "tax@example.test", "agent").id, skill="billing"))
+        s.add(TicketSkill(ticket_id=world.ticket_b, skill="networking"))
+    _wake_unassigned(world, world.ticket_b)
+    assert _outbox(world, "reminder") == [(world.ticket_b, "net@example.test"),
+                                          (world.ticket_b, "wifi@example.test")]
+    assert _reminded(sink, world.ticket_b) == ["net@example.test", "wifi@example.test"]
+
+
+def test_a_pending_reminder_on_an_unassigned_ticket_nobody_is_skilled_for_tells_the_admins(world, sink):
+    _wake_unassigned(world, world.ticket_b)
+    assert _outbox(world, "reminder") == [(world.ticket_b, "admin@example.test")]
+    assert _reminded(sink, world.ticket_b) == ["admin@example.test"]
 
 
 @pytest.mark.parametrize("body, status", [

@@ -62,6 +62,21 @@ def test_queue_shows_tags_filters_by_tag_and_marks_customer_replies_until_viewed
     assert other.get("/agent/queue", headers=HTML).text.count('data-testid="customer-replied"') == 2
 
 
+def test_a_reply_after_viewing_is_unread_again_until_the_open_ticket_page_shows_it(app, desk):
+    agent = staff_in(app, desk, "agent@example.test", "agent")
+    first = receive(desk, mail("Printer", "It jams.", msgid="<jam1@example.org>"))
+    page = agent.get(f"/agent/tickets/{first.ticket_id}", headers=HTML).text
+    after = max(int(i) for i in re.findall(r'data-after="(\d+)"', page))
+    assert 'data-testid="customer-replied"' not in agent.get("/agent/queue", headers=HTML).text
+    receive(desk, mail("Re: Printer", "Still jams.", headers="In-Reply-To: <jam1@example.org>\n"))
+    assert agent.get("/agent/queue", headers=HTML).text.count('data-testid="customer-replied"') == 1
+    polled = agent.get(f"/agent/tickets/{first.ticket_id}/messages.json?after={after}").json()["messages"]
+    assert [m["text"] for m in polled] == ["Still jams."]           # the open page shows it live…
+    assert 'data-testid="customer-replied"' not in agent.get("/agent/queue", headers=HTML).text   # …so it is read
+    assert agent.get(f"/agent/tickets/{first.ticket_id}/messages.json?after=0").status_code == 200
+    assert 'data-testid="customer-replied"' not in agent.get("/agent/queue", headers=HTML).text
+
+
 def test_built_in_and_saved_views(app, desk):
     agent = staff_in(app, desk, "agent@example.test", "agent")
     mine = receive(desk, mail("Mine", "x"))
