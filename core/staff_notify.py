@@ -15,7 +15,7 @@ from typing import Protocol
 from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.orm import Session
 
-from core import notify
+from core import i18n, notify
 from core.config import Settings
 from core.db import insert_row
 from core.mail import tokens
@@ -183,7 +183,8 @@ def customer_replied(session: Session, settings: Settings, ticket: Ticket, custo
                      text: str) -> None:
     """A customer's reply (by mail or in the portal): a notice to whoever watches the ticket."""
     link = f"{settings.base_url}/agent/tickets/{ticket.id}"
-    body = notify.render("customer_reply.txt", ticket=ticket, text=text.strip(), customer=customer, link=link)
     for staff in who_watches(session, ticket):
         if staff.id != customer.id:
+            body = notify.render("customer_reply.txt", ticket=ticket, text=text.strip(), customer=customer,
+                                 link=link, lang=i18n.language_of(staff))
             queue_staff_notice(session, settings, staff, ticket, "customer-reply", body)

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import notify
+from core import i18n, notify
 from core.config import Settings
 from core.db import insert_or_ignore
 from core.models import OPEN_STATUSES, Contact, SlaEscalation, Ticket, aware, utcnow
@@ -71,7 +71,8 @@ def _mail(session: Session, settings: Settings, ticket: Ticket, point: Checkpoin
     mailed = 0
     for person in _recipients(session, ticket):
         text = notify.render("sla_escalation.txt", ticket=ticket, name=person.name, what=what, verb=verb,
-                             stage=point.stage, due=aware(due_at).strftime("%Y-%m-%d %H:%M UTC"),
+                             stage=point.stage, lang=i18n.language_of(person),
+                             due=i18n.local_time(due_at, i18n.time_zone_of(person, settings.sla.timezone)),
                              link=f"{settings.base_url}/agent/tickets/{ticket.id}")
         if notify.queue_mail(session, settings, ticket, person, purpose=f"sla-{point.stage}", subject=subject,
                              text=text, answering=None, automatic="auto-generated") is not None:

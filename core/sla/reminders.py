@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import notify
+from core import i18n, notify
 from core.config import Settings, SlaSettings
 from core.models import Contact, Event, Ticket, aware, utcnow
 from core.sla.policy import current_policy
@@ -72,10 +72,13 @@ def _wake(session: Session, settings: Settings, ticket: Ticket, now: datetime) -
         log.info("ticket %s: reminder of %s woke it; no assignee to tell", ticket.id, until.isoformat(),
                  extra={"ticket_id": ticket.id})
         return
+    lang = i18n.language_of(assignee)
     notify.queue_mail(session, settings, ticket, assignee, purpose="reminder",
-                      subject=notify.tagged_subject(ticket, f"Reminder: {ticket.subject}"),
-                      text=notify.render("reminder.txt", ticket=ticket, name=assignee.name,
-                                         until=until.strftime("%Y-%m-%d %H:%M UTC"),
+                      subject=notify.tagged_subject(ticket, i18n.translate(lang, "Reminder: %(subject)s",
+                                                                           subject=ticket.subject)),
+                      text=notify.render("reminder.txt", ticket=ticket, name=assignee.name, lang=lang,
+                                         until=i18n.local_time(until, i18n.time_zone_of(
+                                             assignee, settings.sla.timezone)),
                                          link=f"{settings.base_url}/agent/tickets/{ticket.id}"),
                       answering=None, automatic="auto-generated")
     log.info("ticket %s: reminder woke it, %s told", ticket.id, assignee.id, extra={"ticket_id": ticket.id})
