@@ -230,14 +230,15 @@ def reset_request(request: Request, email: str = Form(""), session: Session = De
     response = _check_mail(request, address, "reset")
     # The mail is queued after the answer is sent: how long the answer takes cannot tell whether
     # the address has an account (both ways queue one mail anyway).
-    response.background = BackgroundTask(_request_reset, request.app.state.sessions, cfg, address)
+    response.background = BackgroundTask(_request_reset, request.app.state.sessions, cfg, address,
+                                         browser_language(request))
     return response
 
 
-def _request_reset(sessions, cfg: Settings, address: str) -> None:
+def _request_reset(sessions, cfg: Settings, address: str, language: str | None) -> None:
     try:
         with sessions() as session, session.begin():
-            accounts.request_password_reset(session, cfg, address, browser_language(request))
+            accounts.request_password_reset(session, cfg, address, language)
     except Exception:  # the answer is sent already; the person can ask again
         log.exception("queuing the password reset mail failed")
 
