@@ -122,3 +122,24 @@ def test_web_form_stores_the_browsers_language_for_later_mails(app, desk):
     assert sent.status_code == 200 and "Vielen Dank" in sent.text
     with desk.sessions() as s:
         assert s.query(Contact).filter_by(email="bea@example.org").one().language == "de"
+
+
+def test_agent_queue_in_german_and_in_the_agents_zone(app, desk):
+    agent = signed_in(app, desk, "agent@example.test", role="agent")
+    number = new_ticket(desk, "ann@example.org", "Drucker brennt", status="in_progress")
+    with desk.sessions() as s:
+        s.execute(update(Ticket).where(Ticket.id == number).values(
+            created_at=datetime(2024, 7, 1, 12, 30, tzinfo=timezone.utc)))
+        s.commit()
+    english = agent.get("/agent/queue").text
+    assert "No ticket matches" not in english and "Clear filters" in english and "2024-07-01 12:30 UTC" in english
+    _set(desk, "agent@example.test", language="de", time_zone="Europe/Berlin")
+    page = agent.get("/agent/queue")
+    assert page.status_code == 200 and '<html lang="de">' in page.text
+    assert "Warteschlange" in page.text and "Filter zurücksetzen" in page.text and "in Bearbeitung" in page.text
+    assert '<span data-testid="total">1</span> Ticket passt' in page.text
+    assert "Clear filters" not in page.text and "Keyboard shortcuts" not in page.text
+    assert "2024-07-01 14:30 CEST" in page.text and "12:30 UTC" not in page.text
+    assert 'datetime="2024-07-01T12:30:00' in page.text  # the machine-readable time stays UTC
+    # element ids and form field names are untouched
+    assert 'id="f-status" name="status"' in page.text and 'data-testid="status-counts"' in page.text
