@@ -143,3 +143,22 @@ def test_agent_queue_in_german_and_in_the_agents_zone(app, desk):
     assert 'datetime="2024-07-01T12:30:00' in page.text  # the machine-readable time stays UTC
     # element ids and form field names are untouched
     assert 'id="f-status" name="status"' in page.text and 'data-testid="status-counts"' in page.text
+
+
+@pytest.mark.parametrize("path, german", [
+    ("/admin/users", "Agent oder Admin einladen"), ("/admin/config", "Aktive Konfiguration"),
+    ("/admin/quarantine", "E-Mails in Quarantäne"), ("/admin/automatic", "Automatische E-Mails"),
+    ("/admin/jobs", "Gescheiterte Aufträge"), ("/admin/sla", "Warnen bei diesem Anteil eines Ziels (%)"),
+    ("/admin/skills", "Neue Fähigkeit"), ("/admin/mailboxes", "Support-Adressen und Postfächer"),
+    ("/admin/blocked", "Gesperrte Absender"), ("/agent/stats", "Pro Tag eröffnete Tickets"),
+    ("/agent/reports", "Pro Agent"), ("/agent/canned-replies", "Neuer Textbaustein"),
+    ("/agent/held", "E-Mails, die auf Freigabe warten"), ("ticket", "Antwort an den Kunden"),
+])
+def test_staff_pages_in_german(app, desk, path, german):
+    admin = signed_in(app, desk, "boss@example.test", role="admin")
+    _set(desk, "boss@example.test", language="de", time_zone="Europe/Berlin")
+    if path == "ticket":
+        path = f"/agent/tickets/{new_ticket(desk, 'ann@example.org', 'Drucker brennt')}"
+    page = admin.get(path)
+    assert page.status_code == 200 and '<html lang="de">' in page.text
+    assert german in page.text
