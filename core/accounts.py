@@ -21,7 +21,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from core import throttle
+from core import i18n, throttle
 from core.config import Settings
 from core.errors import SenderError
 from core.mail import tokens
@@ -164,10 +164,10 @@ def check_new_password(password: str, email: str) -> None:
     lowered = password.lower()
     core = re.sub(r"[\d\W_]+$", "", lowered)  # 'Password123!' is still 'password'
     if lowered in COMMON_PASSWORDS or (len(core) >= 4 and core in COMMON_PASSWORDS) or len(set(password)) < 3:
-        raise InvalidInput("This password is among the most commonly used ones; please choose another.")
+        raise InvalidInput(i18n.N_("This password is among the most commonly used ones; please choose another."))
     local = email.lower().rpartition("@")[0].split("+", 1)[0]
     if len(local) >= 3 and local in lowered:
-        raise InvalidInput("Your password must not contain your email address.")
+        raise InvalidInput(i18n.N_("Your password must not contain your email address."))
 
 
 def add_user(session: Session, email: str, role: str, name: str = "", password: str | None = None) -> Contact:
@@ -208,7 +208,8 @@ def has_account(contact: Contact) -> bool:
     return bool(contact.password_hash or contact.oidc_subject) or contact.role != "customer" or not contact.active
 
 
-def register(session: Session, settings: Settings, email: str, password: str, name: str = "") -> Registration:
+def register(session: Session, settings: Settings, email: str, password: str, name: str = "",
+             language: str | None = None) -> Registration:
     """Create an unverified account (or give a contact known from mail a password) and mail a verification link.
 
     When the address already has an account, nothing changes: its owner is mailed a note with a reset link.
@@ -224,6 +225,7 @@ def register(session: Session, settings: Settings, email: str, password: str, na
         return Registration(contact, created=False)
     contact = contact or contact_for(session, address, name.strip()[:200])
     contact.password_hash = password_hash
+    contact.language = contact.language or language  # the browser's language, until they choose one
     if name.strip() and not contact.name:
         contact.name = name.strip()[:200]
     session.flush()
@@ -237,8 +239,10 @@ def send_verification(session: Session, settings: Settings, contact: Contact) ->
     if contact.email_verified_at is not None or not _may_mail(session, contact.email):
         return False
     link = f"{settings.base_url}/verify/{issue_token(session, contact, 'verify')}"
-    text = render("verify.txt", name=contact.name, link=link, hours=24, site_name=SITE_NAME)
-    queue_account_mail(session, settings, contact, "verify", "Confirm your email address", text)
+    lang = i18n.language_of(contact)
+    text = render("verify.txt", name=contact.name, link=link, hours=24, site_name=_site_name(lang), lang=lang)
+    queue_account_mail(session, settings, contact, "verify", i18n.translate(lang, "Confirm your email address"),
+                       text)
     return True
 
 
@@ -261,9 +265,11 @@ def verify_email(session: Session, settings: Settings, token: str) -> Contact:
     if contact.email_verified_at is None:
         contact.email_verified_at = utcnow()
         earlier = session.scalar(select(func.count(Ticket.id)).where(Ticket.requester_id == contact.id)) or 0
+        lang = i18n.language_of(contact)
         text = render("welcome.txt", name=contact.name, earlier=earlier, account_url=f"{settings.base_url}/account",
-                      site_name=SITE_NAME)
-        queue_account_mail(session, settings, contact, "welcome", "Welcome to Postdesk support", text)
+                      site_name=_site_name(lang), lang=lang)
+        queue_account_mail(session, settings, contact, "welcome", i18n.translate(lang, "Welcome to Postdesk support"),
+                           text)
         log.info("contact %s verified %s", contact.id, contact.email)
     _retire_tokens(session, contact.id, "verify")
     return contact
@@ -280,7 +286,11 @@ def verify_token_owner(session: Session, token: str) -> Contact:
         raise
 
 
-def request_password_reset(session: Session, settings: Settings, email: str) -> None:
+def _site_name(lang: str | None) -> str:
+    return i18n.translate(lang, SITE_NAME)
+
+
+def request_password_reset(session: Session, settings: Settings, email: str, language: str | None = None) -> None:
     """Mail a reset link when an active contact has this address, else a note that it has no account.
 
     Either way one mail is queued: the answer takes as long whether or not the account exists."""
@@ -289,16 +299,17 @@ def request_password_reset(session: Session, settings: Settings, email: str) -> 
     if contact is not None and contact.active:
         send_reset_link(session, settings, contact)
     else:
-        _send_no_account_note(session, settings, address)
+        _send_no_account_note(session, settings, address, language)
 
 
-def _send_no_account_note(session: Session, settings: Settings, address: str) -> None:
+def _send_no_account_note(session: Session, settings: Settings, address: str, lang: str | None) -> None:
     if not _may_mail(session, address):
         return
     tokens.new_link_token()  # the work a reset link costs, so both paths take as long
-    text = render("no_account.txt", link=f"{settings.base_url}/register", site_name=SITE_NAME)
+    text = render("no_account.txt", link=f"{settings.base_url}/register", site_name=_site_name(lang), lang=lang)
     nobody = Contact(email=address, name="")  # never added to the session: only its address is read
-    queue_account_mail(session, settings, nobody, "no-account", "Password reset requested", text)
+    queue_account_mail(session, settings, nobody, "no-account", i18n.translate(lang, "Password reset requested"),
+                       text)
 
 
 def send_reset_link(session: Session, settings: Settings, contact: Contact,
@@ -307,9 +318,11 @@ def send_reset_link(session: Session, settings: Settings, contact: Contact,
     if not _may_mail(session, contact.email):
         return False
     link = f"{settings.base_url}/reset/{issue_token(session, contact, 'reset')}"
+    lang = i18n.language_of(contact)
     text = render("reset.txt", name=contact.name, link=link, minutes=60, registration=because_of_registration,
-                  site_name=SITE_NAME)
-    subject = "You already have an account" if because_of_registration else "Choose a new password"
+                  site_name=_site_name(lang), lang=lang)
+    subject = (i18n.translate(lang, "You already have an account") if because_of_registration
+               else i18n.translate(lang, "Choose a new password"))
     queue_account_mail(session, settings, contact, "account-exists" if because_of_registration else "reset",
                        subject, text)
     return True
@@ -390,7 +403,7 @@ def change_password(session: Session, contact: Contact, current: str, new: str, 
         raise Throttled("Too many wrong passwords. Please wait a few minutes and try again.", wait)
     if contact.password_hash and not verify_password(contact.password_hash, current):
         throttle.hit(session, key, LOGIN_WINDOW)
-        raise InvalidInput("Your current password is not right.")
+        raise InvalidInput(i18n.N_("Your current password is not right."))
     check_new_password(new, contact.email)
     contact.password_hash = hash_password(new)
     throttle.clear(session, key)
@@ -405,6 +418,18 @@ def set_preferences(contact: Contact, notify_replies: bool, notify_status: bool)
     """Which ticket mails the person wants: replies from support, status changes."""
     contact.notify_replies = notify_replies
     contact.notify_status = notify_status
+
+
+def set_language_and_zone(contact: Contact, language: str, time_zone: str) -> None:
+    """The language pages and mails reach the person in, and the zone they read times in
+    ('' for either: back to the default, the browser's language and the site's zone)."""
+    if language and language not in i18n.LANGUAGES:
+        raise InvalidInput(i18n.N_("Choose one of the languages offered."))
+    time_zone = time_zone.strip()
+    if time_zone and not i18n.valid_time_zone(time_zone):
+        raise InvalidInput(i18n.N_("Unknown time zone: use a name such as Europe/Berlin or America/New_York."))
+    contact.language = language or None
+    contact.time_zone = time_zone or None
 
 
 def issue_token(session: Session, contact: Contact, purpose: str) -> str:

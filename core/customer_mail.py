@@ -13,7 +13,7 @@ from typing import Sequence
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from core import notify, satisfaction
+from core import i18n, notify, satisfaction
 from core.config import Settings
 from core.mail.compose import MailAttachment, mailable
 from core.models import Attachment, Blob, Contact, Message, Outbox, Ticket, utcnow
@@ -61,7 +61,7 @@ def mail_agent_reply(session: Session, settings: Settings, ticket: Ticket, messa
         links = [LinkedFile(a.filename, a.size, f"{link}/attachments/{a.id}",
                             f"{settings.base_url}/my/tickets/{ticket.id}/attachments/{a.id}") for a in linked]
         text, html = notify.render_parts("agent_reply.txt", markdown={"text": message.body_text}, ticket=ticket,
-                                         agent=agent, link=link, linked=links)
+                                         agent=agent, link=link, linked=links, lang=i18n.language_of(person))
         row = notify.queue_mail(session, settings, ticket, person, purpose="reply", subject=message.subject,
                                 text=text, html=html, answering=answering, attachments=files,
                                 from_name=agent.name or "Support")
@@ -86,7 +86,8 @@ def mail_status_change(session: Session, settings: Settings, ticket: Ticket, rec
         if not mailable(person.email):
             continue
         link = notify.create_access_link(session, settings, ticket, person)
-        text, html = notify.render_parts("status_changed.txt", ticket=ticket, link=link)
+        text, html = notify.render_parts("status_changed.txt", ticket=ticket, link=link,
+                                         lang=i18n.language_of(person))
         text, html = satisfaction.resolution_mail(settings, ticket, person, text, html)  # rating links
         subject = notify.tagged_subject(ticket, ticket.subject)
         waiting = conn.execute(_PENDING_STATUS, {"ticket_id": ticket.id, "rcpt": person.email}).first()

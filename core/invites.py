@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from core import i18n
 from core.accounts import InvalidInput, add_user, normalise_email, queue_account_mail
 from core.config import Settings
 from core.mail import tokens
@@ -31,8 +32,10 @@ def invite(session: Session, settings: Settings, admin: Contact, email: str, rol
     # A reset token with an invitation's lifetime: /reset/<token> is where a password is chosen.
     session.add(AccountToken(token_hash=token_hash, contact_id=person.id, purpose="reset",
                              expires_at=utcnow() + timedelta(days=INVITE_DAYS)))
+    lang = i18n.language_of(person)
     text = render("invite.txt", name=person.name, role=role, inviter=admin.name or admin.email,
-                  link=f"{settings.base_url}/reset/{token}", days=INVITE_DAYS)
-    queue_account_mail(session, settings, person, "invite", f"You are invited to Postdesk as {role}", text)
+                  link=f"{settings.base_url}/reset/{token}", days=INVITE_DAYS, lang=lang)
+    queue_account_mail(session, settings, person, "invite", i18n.translate(
+        lang, "You are invited to Postdesk as %(role)s", role=i18n.label(lang, role)), text)
     log.info("contact %s invited as %s by %s", person.id, role, admin.id)
     return person

@@ -73,6 +73,8 @@ class Contact(Base):
     notify_replies: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     notify_status: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     away: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # staff: no new assignments
+    language: Mapped[Optional[str]] = mapped_column(String(8))  # None: English, until they tell us otherwise
+    time_zone: Mapped[Optional[str]] = mapped_column(String(64))  # IANA name; None: the site's [sla] timezone
 
 
 class Ticket(Base):

@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from core import i18n
 from core.config import Settings
 from core.mail import tokens
 from core.db import insert_row
@@ -57,12 +58,13 @@ class Queued:
 
 @lru_cache(maxsize=1)
 def _mail_templates() -> Environment:
-    return Environment(loader=FileSystemLoader(TEMPLATES / "mail"), autoescape=False,
-                       undefined=StrictUndefined, keep_trailing_newline=True)
+    return i18n.install(Environment(loader=FileSystemLoader(TEMPLATES / "mail"), autoescape=False,
+                                    undefined=StrictUndefined, keep_trailing_newline=True))
 
 
 def render(template: str, **context) -> str:
-    """Render a plain-text mail template from templates/mail/."""
+    """Render a plain-text mail template from templates/mail/; `lang` and `tz` in the context choose
+    the language and the zone times are shown in (English and UTC without them)."""
     return _mail_templates().get_template(template).render(**context)
 
 
@@ -130,8 +132,9 @@ def queue_acknowledgement(session: Session, settings: Settings, ticket: ThreadTi
         return False
     link = create_access_link(session, settings, ticket, requester)
     request = session.connection().execute(_REQUEST_TEXT, {"message_id": inbound.id}).scalar() or ""
-    text, html = render_parts("acknowledgement.txt", ticket=ticket, name=requester.name, link=link,
-                              site_name="Postdesk support", excerpt=request_excerpt(request))
+    lang = i18n.language_of(requester)
+    text, html = render_parts("acknowledgement.txt", ticket=ticket, name=requester.name, link=link, lang=lang,
+                              site_name=i18n.translate(lang, "Postdesk support"), excerpt=request_excerpt(request))
     queue_mail(session, settings, ticket, requester, purpose="acknowledgement",
                subject=tagged_subject(ticket, inbound.subject), text=text, answering=inbound,
                automatic="auto-replied", html=html)

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core import i18n
 from core.config import Settings
 from core.db import insert_or_ignore
 from core.models import Contact, Event, Satisfaction, Ticket, utcnow
@@ -58,9 +59,12 @@ def resolution_mail(settings: Settings, ticket: Ticket, person: Contact, text: s
     if ticket.status != "resolved" or person.id != ticket.requester_id:
         return text, html
     links = rating_links(settings, ticket, person)
-    text += (f"\nHow did we do? One click answers (no sign-in):\n  Good: {links['good']}\n  Bad:  {links['bad']}\n")
-    html += (f'<p>How did we do? One click answers (no sign-in): <a href="{links["good"]}">Good</a> · '
-             f'<a href="{links["bad"]}">Bad</a></p>')
+    lang = i18n.language_of(person)  # the lines join a mail already written in the requester's language
+    ask = i18n.translate(lang, "How did we do? One click answers (no sign-in):")
+    good, bad = i18n.translate(lang, "Good"), i18n.translate(lang, "Bad")
+    width = max(len(good), len(bad)) + 1  # the links line up: 'Good: …' / 'Bad:  …'
+    text += f"\n{ask}\n  {good + ':':<{width}} {links['good']}\n  {bad + ':':<{width}} {links['bad']}\n"
+    html += f'<p>{ask} <a href="{links["good"]}">{good}</a> · <a href="{links["bad"]}">{bad}</a></p>'
     return text, html
 
 

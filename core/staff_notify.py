@@ -15,7 +15,7 @@ from typing import Protocol
 from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.orm import Session
 
-from core import notify
+from core import i18n, notify
 from core.config import Settings
 from core.db import insert_row
 from core.mail import tokens
@@ -135,20 +135,23 @@ def _compose(session: Session, settings: Settings, staff: StaffMember, notices: 
     tickets = list(dict.fromkeys(n[0] for n in notices))
     kinds = {n[1] for n in notices}
     purpose = kinds.pop() if len(kinds) == 1 else "staff-digest"
+    lang = i18n.language_of(staff)  # the wrapper and subject; each notice was written in this language already
     text = notices[0][2] if total == 1 else notify.render(
         "staff_digest.txt", notices=[_cut(n[2]) for n in notices[:IN_FULL]],
         briefly=[n[2].strip().split("\n", 1)[0] for n in notices[IN_FULL:]], more=total - len(notices),
-        count=total)
+        count=total, lang=lang)
     domain = settings.from_address.rpartition("@")[2]
     if len(tickets) == 1 and tickets[0] is not None and total <= LISTED:
         ticket = session.get(Ticket, tickets[0])
         message_id = tokens.make_message_id(settings.web.secret_key, ticket.id, domain)
-        subject = notify.tagged_subject(ticket, ticket.subject if total == 1 else f"{total} updates: {ticket.subject}")
+        subject = notify.tagged_subject(ticket, ticket.subject if total == 1 else i18n.translate(
+            lang, "%(count)s updates: %(subject)s", count=total, subject=ticket.subject))
         raw = notify.compose_ticket_mail(settings, ticket, staff, message_id, subject=subject, text=text,
                                          answering=None, automatic="auto-generated")
         return purpose, ticket.id, message_id, raw
     message_id = tokens.make_message_id(settings.web.secret_key, 0, domain)
-    subject = f"{total} updates on tickets " + ", ".join(f"#{t}" for t in tickets[:8])
+    subject = i18n.translate(lang, "%(count)s updates on tickets %(tickets)s", count=total,
+                             tickets=", ".join(f"#{t}" for t in tickets[:8]))
     raw = build_mail(OutgoingMail(
         from_address=settings.from_address, to=staff.email, to_name=staff.name, subject=subject, text=text,
         html=text_to_html(text), message_id=message_id,
@@ -183,7 +186,8 @@ def customer_replied(session: Session, settings: Settings, ticket: Ticket, custo
                      text: str) -> None:
     """A customer's reply (by mail or in the portal): a notice to whoever watches the ticket."""
     link = f"{settings.base_url}/agent/tickets/{ticket.id}"
-    body = notify.render("customer_reply.txt", ticket=ticket, text=text.strip(), customer=customer, link=link)
     for staff in who_watches(session, ticket):
         if staff.id != customer.id:
+            body = notify.render("customer_reply.txt", ticket=ticket, text=text.strip(), customer=customer,
+                                 link=link, lang=i18n.language_of(staff))
             queue_staff_notice(session, settings, staff, ticket, "customer-reply", body)

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Protocol
 
@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core import agent_mail, automatic, followers_from_mail, jobs, notify
+from core import agent_mail, automatic, followers_from_mail, i18n, jobs, notify
 from core.config import Settings
 from core.db import insert_or_ignore, insert_row
 from core.mail.classify import AUTO_REPLY, DELIVERY_REPORT, OUR_OWN_MAIL, Verdict
@@ -65,6 +65,8 @@ class Sender:
     name: str
     role: str
     undeliverable: bool
+    language: str | None = None
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,8 @@ def _insert_contact(session: Session, email: str, name: str) -> None:
                                                     "active": True, "undeliverable": False})
 
 
-_SENDER = select(Contact.id, Contact.email, Contact.name, Contact.role, Contact.undeliverable).where(
+_SENDER = select(Contact.id, Contact.email, Contact.name, Contact.role, Contact.undeliverable, Contact.language,
+                 Contact.time_zone).where(
     Contact.email == bindparam("email"))
 
 
@@ -121,6 +124,16 @@ def sender_for(session: Session, email: str, name: str = "") -> Sender:
         _insert_contact(session, email, name)
         row = conn.execute(_SENDER, {"email": email}).one()
     return Sender(*row)
+
+
+def remember_language(session: Session, sender: Sender, language: str) -> Sender:
+    """A person who never chose a language keeps the one their first mail was written in."""
+    session.connection().execute(_SET_LANGUAGE, {"contact_id": sender.id, "chosen": language})
+    return replace(sender, language=language)
+
+
+_SET_LANGUAGE = update(Contact).where(Contact.id == bindparam("contact_id"), Contact.language.is_(None)).values(
+    language=bindparam("chosen"))
 
 
 def sender_address(raw: SpooledMail, mail: ParsedMail) -> str:
@@ -159,6 +172,8 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
     reason = verdict.reason
     refuse_blocked_sender(session, sender_address(raw, mail))  # spam: held in quarantine, never answered
     sender = sender_for(session, sender_address(raw, mail), mail.from_name)
+    if sender.language is None and not reason and (language := i18n.best_language(mail.header("Content-Language"))):
+        sender = remember_language(session, sender, language)
     if not verdict.opens_ticket:  # reports, auto-replies, our own mail: join a ticket or none
         return _receive_automatic(session, settings, raw, mail, sender, verdict, auth)
     trust = Trust(True) if raw.approved else sender_trust(auth, sender.email, raw.envelope_from)

@@ -59,13 +59,15 @@ def _event(session: Session, ticket: Ticket, actor: Contact | None, kind: str, f
 
 def open_from_web(session: Session, settings: Settings, *, email: str, name: str, subject: str, description: str,
                   category: str | None = None, priority: str | None = None,
-                  uploads: list[Upload] | None = None) -> Ticket:
-    """The public form: the same path as a mail — ticket, acknowledgement with link, triage job."""
+                  uploads: list[Upload] | None = None, language: str | None = None) -> Ticket:
+    """The public form: the same path as a mail — ticket, acknowledgement with link, triage job.
+    `language` (the browser's) becomes the requester's when they have none yet."""
     if not description.strip() or not subject.strip():
         raise InvalidChange("subject and description are required")
     requester = contact_for(session, email, name)
     if name and not requester.name:
         requester.name = name
+    requester.language = requester.language or language
     ticket = Ticket(reference=new_reference(), subject=subject.strip()[:998], requester_id=requester.id,
                     status="new", priority=_valid(priority or "medium", PRIORITIES, "priority"),
                     category=_valid(category or "general", CATEGORIES, "category"))

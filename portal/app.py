@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core import i18n
 from core.ai.breaker import guarded
 from core.ai.provider import make_offline, make_provider
 from core.config import Settings
@@ -102,6 +103,7 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
+    i18n.install(app.state.templates.env, trimmed=True)
     app.state.templates.env.globals["SIGNATURE_TYPES"] = SIGNATURE_TYPES  # detached signatures show as "Signed"
     app.state.triage_provider = guarded(make_provider(settings.ai), settings.ai)
     app.state.offline_provider = make_offline(settings.ai)

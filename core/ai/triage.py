@@ -13,7 +13,7 @@ from typing import Callable
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import notify
+from core import i18n, notify
 from core.ai.breaker import guarded
 from core.ai.provider import (ProviderError, TriageOutcome, TriageProvider, make_offline, make_provider,
                               triage_thread)
@@ -111,7 +111,7 @@ def _assign(session: Session, settings: Settings, ticket: Ticket, skills: list[s
         return
     text = notify.render("assignment.txt", ticket=ticket, name=agent.name, summary=outcome.triage.summary,
                          notes=outcome.triage.notes, source=outcome.source,
-                         link=f"{settings.base_url}/agent/tickets/{ticket.id}")
+                         link=f"{settings.base_url}/agent/tickets/{ticket.id}", lang=i18n.language_of(agent))
     notify.queue_mail(session, settings, ticket, agent, purpose="assignment",
                       subject=notify.tagged_subject(ticket, ticket.subject), text=text, answering=None,
                       automatic="auto-generated")

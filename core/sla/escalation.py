@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import notify
+from core import i18n, notify
 from core.config import Settings
 from core.db import insert_or_ignore
 from core.models import OPEN_STATUSES, Contact, SlaEscalation, Ticket, aware, utcnow
@@ -20,7 +20,11 @@ from core.sla.tracking import refresh
 
 log = logging.getLogger(__name__)
 BATCH = 100
-TARGET_NAMES = {"first_response": "first response", "resolution": "resolution"}
+TARGET_NAMES = {"first_response": i18n.N_("first response"), "resolution": i18n.N_("resolution")}
+VERBS = {"warning": i18n.N_("is due soon"), "breach": i18n.N_("is overdue")}
+# Each recipient reads the subject in their language; the [#N] tag stays as notify.tagged_subject puts it.
+SUBJECTS = {"warning": i18n.N_("SLA warning: %(what)s %(verb)s – %(subject)s"),
+            "breach": i18n.N_("SLA breach: %(what)s %(verb)s – %(subject)s")}
 
 
 def escalate_due(sessions: sessionmaker[Session], settings: Settings, now: datetime | None = None) -> int:
@@ -65,13 +69,16 @@ def _recipients(session: Session, ticket: Ticket) -> list[Contact]:
 
 
 def _mail(session: Session, settings: Settings, ticket: Ticket, point: Checkpoint, due_at: datetime) -> int:
-    what = TARGET_NAMES[point.target]
-    verb = "is due soon" if point.stage == "warning" else "is overdue"
-    subject = notify.tagged_subject(ticket, f"SLA {point.stage}: {what} {verb} – {ticket.subject}")
     mailed = 0
     for person in _recipients(session, ticket):
+        lang = i18n.language_of(person)
+        what = i18n.translate(lang, TARGET_NAMES[point.target])
+        verb = i18n.translate(lang, VERBS.get(point.stage, VERBS["breach"]))
+        subject = notify.tagged_subject(ticket, i18n.translate(
+            lang, SUBJECTS.get(point.stage, SUBJECTS["breach"]), what=what, verb=verb, subject=ticket.subject))
         text = notify.render("sla_escalation.txt", ticket=ticket, name=person.name, what=what, verb=verb,
-                             stage=point.stage, due=aware(due_at).strftime("%Y-%m-%d %H:%M UTC"),
+                             stage=point.stage, lang=lang,
+                             due=i18n.local_time(due_at, i18n.time_zone_of(person, settings.sla.timezone)),
                              link=f"{settings.base_url}/agent/tickets/{ticket.id}")
         if notify.queue_mail(session, settings, ticket, person, purpose=f"sla-{point.stage}", subject=subject,
                              text=text, answering=None, automatic="auto-generated") is not None:

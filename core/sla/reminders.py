@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import notify
+from core import i18n, notify
 from core.staff_notify import who_watches
 from core.config import Settings, SlaSettings
 from core.models import Contact, Event, Ticket, aware, utcnow
@@ -75,10 +75,13 @@ def _wake(session: Session, settings: Settings, ticket: Ticket, now: datetime) -
                  extra={"ticket_id": ticket.id})
         return
     for person in told:
+        lang = i18n.language_of(person)
         notify.queue_mail(session, settings, ticket, person, purpose="reminder",
-                          subject=notify.tagged_subject(ticket, f"Reminder: {ticket.subject}"),
-                          text=notify.render("reminder.txt", ticket=ticket, name=person.name,
-                                             until=until.strftime("%Y-%m-%d %H:%M UTC"),
+                          subject=notify.tagged_subject(ticket, i18n.translate(lang, "Reminder: %(subject)s",
+                                                                               subject=ticket.subject)),
+                          text=notify.render("reminder.txt", ticket=ticket, name=person.name, lang=lang,
+                                             until=i18n.local_time(until, i18n.time_zone_of(
+                                                 person, settings.sla.timezone)),
                                              link=f"{settings.base_url}/agent/tickets/{ticket.id}"),
                           answering=None, automatic="auto-generated")
     log.info("ticket %s: reminder woke it, %s told", ticket.id, ", ".join(str(p.id) for p in told),

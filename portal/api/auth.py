@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from core import accounts, sessions as websessions
+from core import accounts, i18n, sessions as websessions
 from core.config import Settings
 from core.models import Contact
 from portal.deps import csrf_protect, current_user, db, require_user, session_cookie_name, settings
@@ -50,6 +50,13 @@ class Me(BaseModel):
     verified: bool = Field(description="false until the address is confirmed by the mailed link")
     notify_replies: bool
     notify_status: bool
+    language: str | None = Field(None, description="'en', 'de'; null: the browser's language for pages, English for mails")
+    time_zone: str | None = Field(None, description="IANA name (Europe/Berlin); null: the site's. The API's times stay UTC")
+
+
+class MeChange(BaseModel):
+    language: str | None = Field(None, max_length=8, description="a shipped language, or '' for none")
+    time_zone: str | None = Field(None, max_length=64, description="an IANA time zone name, or '' for none")
 
 
 def _client(request: Request) -> str:
@@ -74,7 +81,8 @@ def register(body: NewAccount, request: Request, session: Session = Depends(db),
     try:
         accounts.limit_form_use(session, "register", _client(request))
         address = accounts.normalise_email(body.email)
-        accounts.register(session, cfg, address, body.password, body.name)
+        accounts.register(session, cfg, address, body.password, body.name,
+                          language=i18n.best_language(request.headers.get("accept-language")))
     except accounts.Throttled as exc:
         raise _too_many(exc) from None
     except accounts.InvalidInput as exc:
@@ -131,9 +139,26 @@ def logout(request: Request, session: Session = Depends(db), cfg: Settings = Dep
     return response
 
 
+def _me(user: Contact) -> Me:
+    return Me(id=user.id, email=user.email, name=user.name, role=user.role,
+              verified=user.email_verified_at is not None, notify_replies=user.notify_replies,
+              notify_status=user.notify_status, language=user.language, time_zone=user.time_zone)
+
+
 @router.get("/auth/me", response_model=Me)
 def me(user: Contact = Depends(require_user)) -> Me:
     """The signed-in person."""
-    return Me(id=user.id, email=user.email, name=user.name, role=user.role,
-              verified=user.email_verified_at is not None, notify_replies=user.notify_replies,
-              notify_status=user.notify_status)
+    return _me(user)
+
+
+@router.patch("/auth/me", response_model=Me, dependencies=[Depends(_csrf_unless_bearer)])
+def change_me(body: MeChange, user: Contact = Depends(require_user), session: Session = Depends(db)) -> Me:
+    """Set the signed-in person's language and time zone (a field left out stays as it is)."""
+    language = user.language or "" if body.language is None else body.language
+    time_zone = user.time_zone or "" if body.time_zone is None else body.time_zone
+    try:
+        accounts.set_language_and_zone(user, language, time_zone)
+    except accounts.InvalidInput as exc:
+        raise HTTPException(400, str(exc)) from None
+    session.commit()
+    return _me(user)

@@ -18,7 +18,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from core import followers, satisfaction, throttle, workflow
+from core import followers, i18n, satisfaction, throttle, workflow
 from core.sla import reminders
 from core.sla.policy import current_policy
 from core.accounts import InvalidInput, normalise_email
@@ -216,7 +216,8 @@ def open_ticket(body: TicketCreate, request: Request, session: Session = Depends
     with answering_domain_errors():
         ticket = workflow.open_from_web(session, cfg, email=email, name=body.name.strip(), subject=body.subject,
                                         description=body.description, category=body.category,
-                                        priority=body.priority)
+                                        priority=body.priority,
+                                        language=i18n.best_language(request.headers.get("accept-language")))
     try:
         session.commit()
     except IntegrityError:  # two first attempts from one address at the same instant

@@ -15,11 +15,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import accounts, oidc, sessions as websessions
+from core import i18n
+from core.i18n import N_
 from core.config import Settings
 from core.models import Contact, Ticket
 from core.security.devices import DEVICE_COOKIE, DEVICE_DAYS, issue_device_token, trusted_device
 from portal.deps import csrf_protect, current_user, db, require_user, session_cookie_name, settings
-from portal.render import page
+from portal.render import browser_language, page
 
 log = logging.getLogger(__name__)
 # Every page knows who is signed in: the nav shows it, and CSRF tokens bind to that session.
@@ -27,12 +29,13 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(current_user)]
 OIDC_COOKIE = "postdesk_oidc"
 OIDC_PATH = "/login/oidc"
 NOTICES = {
-    "verified": "Your address is confirmed. Welcome!",
-    "password-reset": "Your new password is set. You were signed out on every other device.",
-    "password-changed": "Your password is changed. You were signed out on every other device.",
-    "preferences": "Your notification preferences are saved.",
-    "verify-sent": "We sent you a new confirmation link; it is valid for 24 hours.",
-    "verified-sign-in": "Your address is confirmed. Please sign in.",
+    "verified": N_("Your address is confirmed. Welcome!"),
+    "password-reset": N_("Your new password is set. You were signed out on every other device."),
+    "password-changed": N_("Your password is changed. You were signed out on every other device."),
+    "preferences": N_("Your notification preferences are saved."),
+    "verify-sent": N_("We sent you a new confirmation link; it is valid for 24 hours."),
+    "verified-sign-in": N_("Your address is confirmed. Please sign in."),
+    "language": N_("Your language and time zone are saved."),
 }
 
 
@@ -156,7 +159,7 @@ def register(request: Request, email: str = Form(""), password: str = Form(""), 
         log.info("registration from %s dropped: honeypot filled", client_address(request))
         return _check_mail(request, email.strip().lower(), "register")
     try:
-        accounts.register(session, cfg, email, password, name)
+        accounts.register(session, cfg, email, password, name, language=browser_language(request))
     except accounts.InvalidInput as exc:
         session.commit()
         return page(request, "account/register.html", 400, error=str(exc), **form)
@@ -227,14 +230,15 @@ def reset_request(request: Request, email: str = Form(""), session: Session = De
     response = _check_mail(request, address, "reset")
     # The mail is queued after the answer is sent: how long the answer takes cannot tell whether
     # the address has an account (both ways queue one mail anyway).
-    response.background = BackgroundTask(_request_reset, request.app.state.sessions, cfg, address)
+    response.background = BackgroundTask(_request_reset, request.app.state.sessions, cfg, address,
+                                         browser_language(request))
     return response
 
 
-def _request_reset(sessions, cfg: Settings, address: str) -> None:
+def _request_reset(sessions, cfg: Settings, address: str, language: str | None) -> None:
     try:
         with sessions() as session, session.begin():
-            accounts.request_password_reset(session, cfg, address)
+            accounts.request_password_reset(session, cfg, address, language)
     except Exception:  # the answer is sent already; the person can ask again
         log.exception("queuing the password reset mail failed")
 
@@ -254,7 +258,7 @@ def new_password(token: str, request: Request, password: str = Form(""), confirm
     try:
         contact = accounts.reset_token_owner(session, token)
         if password != confirm:
-            raise accounts.InvalidInput("The two passwords are not the same.")
+            raise accounts.InvalidInput(N_("The two passwords are not the same."))
         contact = accounts.reset_password(session, token, password)
     except accounts.LinkInvalid as exc:
         session.rollback()
@@ -265,12 +269,18 @@ def new_password(token: str, request: Request, password: str = Form(""), confirm
     return signed_in(request, session, cfg, contact, "/account?notice=password-reset")
 
 
+def cfg_zone(request: Request) -> str:
+    """The zone times are shown in for people who chose none."""
+    return request.app.state.settings.sla.timezone
+
+
 def _account_page(request: Request, session: Session, user: Contact, status: int = 200, error: str = ""):
     verified = user.email_verified_at is not None
     tickets = session.scalar(select(func.count(Ticket.id)).where(Ticket.requester_id == user.id)) if verified else 0
     return page(request, "account/account.html", status, account=user, verified=verified, tickets=tickets,
                 has_password=bool(user.password_hash), error=error,
-                notice=NOTICES.get(request.query_params.get("notice", ""), ""))
+                notice=NOTICES.get(request.query_params.get("notice", ""), ""),
+                languages=i18n.LANGUAGES, time_zones=i18n.TIME_ZONES, default_zone=cfg_zone(request))
 
 
 @router.get("/account")
@@ -282,7 +292,7 @@ def account(request: Request, user: Contact = Depends(require_user), session: Se
 def update_account(request: Request, action: str = Form(""), notify_replies: str | None = Form(None),
                    notify_status: str | None = Form(None), current_password: str = Form(""),
                    new_password: str = Form(""), confirm_password: str = Form(""),
-                   away: str = Form(""),
+                   away: str = Form(""), language: str = Form(""), time_zone: str = Form(""),
                    user: Contact = Depends(require_user), session: Session = Depends(db),
                    cfg: Settings = Depends(settings)):
     if action == "preferences":
@@ -293,6 +303,14 @@ def update_account(request: Request, action: str = Form(""), notify_replies: str
         user.away = away == "yes"  # no new tickets by automatic assignment while away
         session.commit()
         return RedirectResponse("/account?notice=preferences", status_code=303)
+    if action == "language":
+        try:
+            accounts.set_language_and_zone(user, language, time_zone[:64])
+        except accounts.InvalidInput as exc:
+            session.rollback()
+            return _account_page(request, session, user, 400, error=str(exc))
+        session.commit()
+        return RedirectResponse("/account?notice=language", status_code=303)
     if action == "verify":
         accounts.send_verification(session, cfg, user)
         session.commit()
@@ -301,7 +319,7 @@ def update_account(request: Request, action: str = Form(""), notify_replies: str
         raise HTTPException(400, "Unknown action.")
     try:
         if new_password != confirm_password:
-            raise accounts.InvalidInput("The two new passwords are not the same.")
+            raise accounts.InvalidInput(N_("The two new passwords are not the same."))
         accounts.change_password(session, user, current_password, new_password,
                                  keep=getattr(request.state, "web_session", None))
     except accounts.Throttled as exc:

@@ -281,7 +281,7 @@ def _attachment_disposition(filename: str) -> str:
 def stats_page(request: Request, user: Contact = Depends(staff_only), session: Session = Depends(db)):
     figures = queries.stats(session)
     chart = bar_chart(figures.last_30_days, "Tickets opened per day, last 30 days")
-    return page(request, "agent/stats.html", s=figures, chart=chart, now=utcnow().strftime("%Y-%m-%d %H:%M"),
+    return page(request, "agent/stats.html", s=figures, chart=chart, now=utcnow(),
                 first_response=_duration(figures.median_first_response_minutes))
 
 

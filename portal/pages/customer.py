@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from core import queries, workflow
+from core.i18n import N_
 from core.config import Settings
 from core.models import OPEN_STATUSES, STATUSES, Contact, Message, Ticket
 from core.workflow import InvalidChange, NotAllowed
@@ -29,13 +30,15 @@ router = APIRouter(prefix="/my")
 
 PER_PAGE = 25
 DEFAULT_SORT = "-updated"
-COLUMNS = (("id", "Number"), ("subject", "Subject"), ("status", "Status"), ("created", "Created"),
-           ("updated", "Last update"))
+COLUMNS = (("id", N_("Number")), ("subject", N_("Subject")), ("status", N_("Status")), ("created", N_("Created")),
+           ("updated", N_("Last update")))
 NEWEST_FIRST = {"id", "created", "updated"}  # the first click on these sorts descending
-STATUS_CHOICES = (("", "All"), ("open", "Open"), *((s, s.replace("_", " ").capitalize()) for s in STATUSES))
-DONE_NOTICES = {"closed": "The ticket is closed. Reply at any time to open it again.",
-                "edited": "Your changes are saved; the earlier text stays in the history.",
-                "replied": "Your reply is on the ticket."}
+STATUS_CHOICES = (("", N_("All")), ("open", N_("Open")), ("new", N_("New")), ("in_progress", N_("In progress")),
+                  ("waiting", N_("Waiting")), ("resolved", N_("Resolved")), ("closed", N_("Closed")))
+assert {s for s, _ in STATUS_CHOICES[2:]} == set(STATUSES)
+DONE_NOTICES = {"closed": N_("The ticket is closed. Reply at any time to open it again."),
+                "edited": N_("Your changes are saved; the earlier text stays in the history."),
+                "replied": N_("Your reply is on the ticket.")}
 
 
 @dataclass(frozen=True)

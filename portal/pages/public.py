@@ -20,14 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
-from core import notify, queries, throttle, views, workflow
+from core import i18n, notify, queries, throttle, views, workflow
 from core.accounts import InvalidInput, normalise_email
 from core.config import Settings
 from core.markdown import markdown_markup
 from core.models import CATEGORIES, PRIORITIES, Attachment, Blob, Contact, Message, Ticket, aware
 from core.workflow import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, InvalidChange
 from portal.deps import csrf_protect, current_user, db, settings
-from portal.render import page
+from portal.render import browser_language, page
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -364,7 +364,7 @@ def new_ticket(request: Request, form: FormData = Depends(form_data), session: S
         ticket = workflow.open_from_web(session, cfg, email=values["email"], name=values["name"],
                                         subject=values["subject"], description=values["description"],
                                         category=values["category"] or None, priority=values["priority"] or None,
-                                        uploads=uploads)
+                                        uploads=uploads, language=browser_language(request))
     except InvalidChange as exc:
         session.rollback()
         return _new_form(request, values, {"form": str(exc)}, 400, had_files)
@@ -440,10 +440,12 @@ def resend_link(request: Request, form: FormData = Depends(form_data), session: 
     sent = 0
     for ticket in _tickets_to_relink(session, email, token):
         link = notify.create_access_link(session, cfg, ticket, ticket.requester)
+        lang = i18n.language_of(ticket.requester)
         text = notify.render("fresh_link.txt", ticket=ticket, name=ticket.requester.name, link=link,
-                             days=cfg.web.link_days)
+                             days=cfg.web.link_days, lang=lang)
         notify.queue_mail(session, cfg, ticket, ticket.requester, purpose="link",
-                          subject=notify.tagged_subject(ticket, f"Your link: {ticket.subject}"), text=text,
+                          subject=notify.tagged_subject(ticket, i18n.translate(
+                              lang, "Your link: %(subject)s", subject=ticket.subject)), text=text,
                           answering=None, automatic="auto-generated")
         sent += 1
     session.commit()

@@ -510,7 +510,8 @@ def test_api_register_login_bearer_and_logout(app, desk):
     me = api.get("/api/auth/me", headers=auth)
     assert me.status_code == 200
     assert me.json() | {"id": 0} == {"id": 0, "email": "ann@example.org", "name": "Ann", "role": "customer",
-                                     "verified": True, "notify_replies": True, "notify_status": True}
+                                     "verified": True, "notify_replies": True, "notify_status": True,
+                                     "language": None, "time_zone": None}
     page = api.get("/account", headers={**auth, **HTML})
     assert page.status_code == 200 and "ann@example.org" in page.text
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from core.accounts import add_user
-from core.models import AgentSkill, Message, Outbox, StaffNotice, Ticket, TicketSkill, aware
+from core.models import AgentSkill, Contact, Message, Outbox, StaffNotice, Ticket, TicketSkill, aware
 from core.outbound import deliver_due
 from tests.integration.test_outbound import _with_smarthost
 from tests.integration.test_receive_mail import mail, receive
@@ -202,3 +202,17 @@ def test_a_notice_whose_digest_was_claimed_before_commit_gets_a_mail_of_its_own(
     assert b"Late news." not in claimed.raw and b"Late news." in own.raw
     with desk.sessions() as s:
         assert s.scalar(select(StaffNotice.outbox_id).where(StaffNotice.text == "Late news.")) == own.id
+
+
+def test_a_german_agents_digest_has_a_german_subject_and_wrapper(desk, sink, staff):
+    agent, *_ = staff
+    with desk.sessions() as s:
+        s.execute(update(Contact).where(Contact.email == agent.email).values(language="de"))
+        s.commit()
+    _ticket(desk, assignee=agent)
+    _customer_replies(desk, 3)
+    _deliver(desk, sink)
+    [told] = [m for m in sink.wait_for(1) if m["To"].addresses[0].addr_spec == agent.email]
+    body = told.get_body(("plain",)).get_content()
+    assert "3 Neuigkeiten: " in told["Subject"] and "3 Neuigkeiten zu Ihren Tickets seit der letzten Mail:" in body
+    assert "updates" not in told["Subject"] and "Update number 2:" in body  # the customer's words stay theirs
