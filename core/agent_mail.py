@@ -97,9 +97,10 @@ def _uploads(workflow, mail: ParsedMail) -> list:
 
 
 def notify_watchers(session: Session, settings: Settings, ticket: Ticket | object, sender: Sender,
-                    mail: ParsedMail, automatic: bool) -> None:
-    """A customer's human mail reply on an existing ticket: a notice to whoever watches it."""
+                    visible_text: str, automatic: bool) -> None:
+    """A customer's human mail reply on an existing ticket (its text without quoted history): a
+    notice to whoever watches it."""
     if automatic or sender.role != "customer" or not isinstance(ticket, Ticket):
         return
-    staff_notify.customer_replied(session, settings, ticket, sender, visible_reply_text(mail.text))
+    staff_notify.customer_replied(session, settings, ticket, sender, visible_text)
 

@@ -165,10 +165,12 @@ def _store_blob(session: Session, data: bytes) -> str:
 
 
 def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: ParsedMail,
-                 auth: AuthVerdict = NO_VERDICT) -> Received:
-    """Store an inbound mail on the ticket it answers, or open a ticket and acknowledge it."""
+                 auth: AuthVerdict = NO_VERDICT, verdict: Verdict | None = None) -> Received:
+    """Store an inbound mail on the ticket it answers, or open a ticket and acknowledge it. `verdict`
+    is what automatic.mail_verdict says of it, when the caller knows already (the worker decides it
+    before its write transaction)."""
     own = frozenset(a.lower() for a in settings.smtp.addresses)
-    verdict = automatic.mail_verdict(settings, raw, mail)  # what the mail is: decided once, here
+    verdict = verdict or automatic.mail_verdict(settings, raw, mail)  # what the mail is: decided once
     reason = verdict.reason
     refuse_blocked_sender(session, sender_address(raw, mail))  # spam: held in quarantine, never answered
     sender = sender_for(session, sender_address(raw, mail), mail.from_name)
@@ -194,8 +196,9 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
         return Received(*taken, created=False, acknowledged=False, automatic="")
     created = route.ticket is None
     ticket = route.ticket or _open_ticket(session, settings, mail, sender, route.mentions)
+    visible = mail.text if created else visible_reply_text(mail.text)
     message = _store_message(session, ticket, raw, mail, sender, route.matched_by, automatic=bool(reason),
-                             visible=mail.text if created else visible_reply_text(mail.text), auth=auth)
+                             visible=visible, auth=auth)
     index_references(session, message.id, ticket.id, mail)
     release_replies_waiting_for(session, mail.message_id)
     if route.refused:
@@ -209,7 +212,7 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
         if _reopen_on_reply(session, ticket, sender, automatic=bool(reason)):
             sla_tracking.refresh(session, settings, ticket)  # a reopen restarts the resolution clock
         _touch(session, ticket)
-        agent_mail.notify_watchers(session, settings, ticket, sender, mail, automatic=bool(reason))
+        agent_mail.notify_watchers(session, settings, ticket, sender, visible, automatic=bool(reason))
     if created or not reason:
         jobs.enqueue(session, "triage", ticket.id)  # a thread summary follows every human reply
     acknowledged = False

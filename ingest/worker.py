@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.automatic import mail_verdict
+from core.mail.classify import Verdict
 from core.config import Settings
 from core.db import is_postgresql
 from core.errors import SenderError
@@ -43,6 +45,7 @@ class _Parsed:
     mail: ParsedMail | None
     error: Exception | None = None
     auth: AuthVerdict = NO_VERDICT
+    verdict: Verdict | None = None  # automatic.mail_verdict, decided before the write transaction
 
 
 def _parse(row: Pending, settings: Settings) -> _Parsed:
@@ -55,7 +58,11 @@ def _parse(row: Pending, settings: Settings) -> _Parsed:
     except Exception:  # a check that cannot run leaves the mail unchecked, never unprocessed
         log.warning("raw_mail %s: sender authentication failed; stored unchecked", row.id, exc_info=True)
         auth = NO_VERDICT
-    return _Parsed(row, mail, auth=auth)
+    try:
+        verdict = mail_verdict(settings, row, mail)
+    except Exception:  # decided again in the write transaction, where a failure counts against the mail
+        verdict = None
+    return _Parsed(row, mail, auth=auth, verdict=verdict)
 
 
 def drain(sessions: sessionmaker[Session], settings: Settings, batch: int = 50,
@@ -117,7 +124,7 @@ def _store(session: Session, settings: Settings, item: _Parsed) -> tuple[Settled
     if item.error is not None:
         raise item.error
     row = item.row
-    received = receive_mail(session, settings, row, item.mail, item.auth)
+    received = receive_mail(session, settings, row, item.mail, item.auth, item.verdict)
     if received.held_for:  # not a failure: its turn comes when the mail it answers is stored
         log.info("raw_mail %s waits for <%s>, the mail it answers, still in the spool", row.id, received.held_for)
         return (Settled(row.id, row.door, "pending", row.attempts, f"waiting for <{received.held_for}>",
