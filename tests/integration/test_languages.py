@@ -172,6 +172,9 @@ def test_german_agent_reads_history_words_and_notices_in_german(app, desk):
     _set(desk, "agent@example.test", language="de")
     page = agent.get(f"/agent/tickets/{number}")
     assert "<td>erstellt</td>" in page.text and "<td>Web</td>" in page.text and "<td>created</td>" not in page.text
+    # the scripts' sentences come from the page, placeholders left for the script to fill in
+    assert 'data-i18n-viewing="{name} sieht sich das Ticket an."' in page.text
+    assert 'data-i18n-drafting="Antwort wird entworfen …"' in page.text
     token = csrf_of(page.text)
     tagged = agent.post(f"/agent/tickets/{number}/tags", data={"csrf_token": token, "tags": "drucker"})
     assert "Schlagwörter: — → drucker" in tagged.text and "Schlagwörter gespeichert." in tagged.text
