@@ -158,9 +158,9 @@ def _dummy_hash() -> str:
 def check_new_password(password: str, email: str) -> None:
     """Refuse a password that is short, among the most common ones, or built on the address; InvalidInput."""
     if len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"Your password must have at least {MIN_PASSWORD} characters.")
+        raise InvalidInput(i18n.N_("Your password must have at least %(min)s characters.", min=MIN_PASSWORD))
     if len(password) > MAX_PASSWORD:
-        raise InvalidInput(f"Your password must have at most {MAX_PASSWORD} characters.")
+        raise InvalidInput(i18n.N_("Your password must have at most %(max)s characters.", max=MAX_PASSWORD))
     lowered = password.lower()
     core = re.sub(r"[\d\W_]+$", "", lowered)  # 'Password123!' is still 'password'
     if lowered in COMMON_PASSWORDS or (len(core) >= 4 and core in COMMON_PASSWORDS) or len(set(password)) < 3:
@@ -260,7 +260,7 @@ def verify_email(session: Session, settings: Settings, token: str) -> Contact:
     except LinkInvalid as exc:
         owner = _token_owner(session, token, "verify")
         if owner is not None and owner.email_verified_at is not None:
-            raise LinkInvalid("Your address is already confirmed: you can sign in.") from None
+            raise LinkInvalid(i18n.N_("Your address is already confirmed: you can sign in.")) from None
         raise exc
     if contact.email_verified_at is None:
         contact.email_verified_at = utcnow()
@@ -282,7 +282,7 @@ def verify_token_owner(session: Session, token: str) -> Contact:
     except LinkInvalid:
         owner = _token_owner(session, token, "verify")
         if owner is not None and owner.email_verified_at is not None:
-            raise LinkInvalid("Your address is already confirmed: you can sign in.") from None
+            raise LinkInvalid(i18n.N_("Your address is already confirmed: you can sign in.")) from None
         raise
 
 
@@ -362,22 +362,22 @@ def sign_in(session: Session, email: str, password: str, client: str, device: st
     wait = max(_wait(session, account_key, ACCOUNT_LIMIT), _wait(session, client_key, IP_LIMIT))
     if wait:
         minutes = max(1, (wait + 59) // 60)
-        raise Throttled(f"Too many failed sign-ins. Please wait {minutes} minute(s) and try again, "
-                        "or reset your password.", wait)
+        raise Throttled(i18n.N_("Too many failed sign-ins. Please wait %(minutes)s minute(s) and try again, "
+                                "or reset your password.", minutes=minutes), wait)
     contact = session.scalar(select(Contact).where(Contact.email == _login_address(email)))
     stored = contact.password_hash if contact is not None and contact.password_hash else None
     if not verify_password(stored or _dummy_hash(), password) or stored is None:
         throttle.hit(session, account_key, LOGIN_WINDOW)
         throttle.hit(session, client_key, LOGIN_WINDOW)
-        raise BadCredentials("Wrong email address or password.")
+        raise BadCredentials(i18n.N_("Wrong email address or password."))
     if not contact.active:
-        raise AccountDisabled("This account is switched off. Please write to support.")
+        raise AccountDisabled(i18n.N_("This account is switched off. Please write to support."))
     throttle.clear(session, account_key)
     if _hasher.check_needs_rehash(stored):
         contact.password_hash = _hash(password)
     if needs_verification(contact):
-        raise NotVerified("Please confirm your email address first: open the link we mailed you. "
-                          "We have just sent you a new one.", contact)
+        raise NotVerified(i18n.N_("Please confirm your email address first: open the link we mailed you. "
+                                  "We have just sent you a new one."), contact)
     return contact
 
 
@@ -391,7 +391,7 @@ def limit_form_use(session: Session, form: str, client: str) -> None:
     key = f"form:{form}:{client}"
     wait = _wait(session, key, FORM_LIMIT)
     if wait:
-        raise Throttled("Too many requests from your network. Please wait a while and try again.", wait)
+        raise Throttled(i18n.N_("Too many requests from your network. Please wait a while and try again."), wait)
     throttle.hit(session, key, MAIL_WINDOW)
 
 
@@ -400,7 +400,7 @@ def change_password(session: Session, contact: Contact, current: str, new: str, 
     key = f"password:{contact.id}"
     wait = _wait(session, key, ACCOUNT_LIMIT)
     if wait:
-        raise Throttled("Too many wrong passwords. Please wait a few minutes and try again.", wait)
+        raise Throttled(i18n.N_("Too many wrong passwords. Please wait a few minutes and try again."), wait)
     if contact.password_hash and not verify_password(contact.password_hash, current):
         throttle.hit(session, key, LOGIN_WINDOW)
         raise InvalidInput(i18n.N_("Your current password is not right."))
@@ -496,14 +496,14 @@ def _token_owner(session: Session, token: str, purpose: str) -> Contact | None:
 def _check_token(session: Session, token: str, purpose: str) -> Contact:
     row = session.get(AccountToken, tokens.hash_link_token(token))
     if row is None or row.purpose != purpose:
-        raise LinkInvalid("This link is not valid: it may be incomplete, or a newer link replaced it.")
+        raise LinkInvalid(i18n.N_("This link is not valid: it may be incomplete, or a newer link replaced it."))
     if row.used_at is not None:
-        raise LinkInvalid("This link was already used.")
+        raise LinkInvalid(i18n.N_("This link was already used."))
     if aware(row.expires_at) <= utcnow():
-        raise LinkInvalid("This link has expired.")
+        raise LinkInvalid(i18n.N_("This link has expired."))
     contact = session.get(Contact, row.contact_id)
     if contact is None or not contact.active:
-        raise LinkInvalid("This account is switched off. Please write to support.")
+        raise LinkInvalid(i18n.N_("This account is switched off. Please write to support."))
     return contact
 
 
@@ -514,7 +514,7 @@ def _redeem(session: Session, token: str, purpose: str) -> Contact:
         AccountToken.token_hash == tokens.hash_link_token(token), AccountToken.used_at.is_(None))
         .values(used_at=utcnow()).execution_options(synchronize_session=False))
     if used.rowcount != 1:
-        raise LinkInvalid("This link was already used.")
+        raise LinkInvalid(i18n.N_("This link was already used."))
     return contact
 
 

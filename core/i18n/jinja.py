@@ -9,7 +9,7 @@ from jinja2.runtime import Context
 
 from core.i18n.catalogues import DEFAULT_LANGUAGE, translations
 from core.i18n.choice import local_time
-from core.i18n.labels import label_key
+from core.i18n.labels import WORDS, Said, label_key
 
 
 def _language(context: Context) -> str:
@@ -30,6 +30,8 @@ def _ngettext(context: Context, singular: str, plural: str, count: int) -> str:
 def translated(context: Context, value: object) -> str:
     """A message made in Python (a form error, a notice) in the reader's language when the catalogue
     has it, else as it is. Unlike _() the result is not marked safe: autoescape still applies."""
+    if isinstance(value, Said):
+        return str.__str__(translations(_language(context)).gettext(value.msgid) % value.values)
     text = "" if value is None else str(value)
     return translations(_language(context)).gettext(text) if text else text
 
@@ -38,6 +40,14 @@ def translated(context: Context, value: object) -> str:
 def label(context: Context, value: str) -> str:
     """A stored value (status, priority, category, role) in the reader's words."""
     return translations(_language(context)).gettext(label_key(str(value)))
+
+
+@pass_context
+def word(context: Context, value: object) -> str:
+    """A stored history word (event kind, field, source), job kind, automatic-mail kind or mailbox
+    state in the reader's words; English and unknown values as they are (autoescape still applies)."""
+    text = "" if value is None else str(value)
+    return translations(_language(context)).gettext(text) if text in WORDS else text
 
 
 @pass_context
@@ -58,4 +68,5 @@ def install(env: Environment, trimmed: bool = False) -> Environment:
     env.filters["when"] = when
     env.filters["label"] = label
     env.filters["t"] = translated
+    env.filters["word"] = word
     return env

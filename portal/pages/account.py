@@ -354,7 +354,7 @@ def oidc_start(request: Request, next: str = "", cfg: Settings = Depends(setting
     except oidc.OidcError as exc:
         log.warning("OIDC sign-in cannot start: %s", exc)
         return _login_page(request, cfg, 502, next_path=next,
-                           error="The sign-in provider cannot be reached right now. Please try again later.")
+                           error=N_("The sign-in provider cannot be reached right now. Please try again later."))
     response = RedirectResponse(url, status_code=303)
     response.set_cookie(OIDC_COOKIE, oidc.seal_pending(cfg.web.secret_key, pending), max_age=oidc.PENDING_SECONDS,
                         path=OIDC_PATH, httponly=True, samesite="lax", secure=_https(cfg))
@@ -366,8 +366,8 @@ def oidc_callback(request: Request, session: Session = Depends(db), cfg: Setting
     conf = _oidc_or_404(cfg)
     pending = oidc.open_pending(cfg.web.secret_key, request.cookies.get(OIDC_COOKIE))
     if pending is None:
-        return _login_page(request, cfg, 400, error="This sign-in took too long or did not start here. "
-                                                    "Please try again.")
+        return _login_page(request, cfg, 400, error=N_("This sign-in took too long or did not start here. "
+                                                       "Please try again."))
     try:
         identity = oidc.complete_login(conf, pending, request.query_params, _callback_uri(cfg))
         contact = oidc.account_for_identity(session, conf, identity)
@@ -379,10 +379,10 @@ def oidc_callback(request: Request, session: Session = Depends(db), cfg: Setting
         session.rollback()
         log.warning("OIDC sign-in failed: %s", exc)
         return _login_page(request, cfg, 502, next_path=pending.next_path,
-                           error="Sign-in through the provider failed. Please try again, or use your password.")
+                           error=N_("Sign-in through the provider failed. Please try again, or use your password."))
     if not contact.active:
         session.rollback()
-        return _login_page(request, cfg, 403, error="This account is switched off. Please write to support.")
+        return _login_page(request, cfg, 403, error=N_("This account is switched off. Please write to support."))
     response = signed_in(request, session, cfg, contact, landing(contact, pending.next_path))
     response.delete_cookie(OIDC_COOKIE, path=OIDC_PATH, secure=_https(cfg), httponly=True, samesite="lax")
     return response

@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from core import automatic, invites, jobs, quarantine, skills as skill_list, staff as people
+from core.i18n import N_
 from core.config import ImapMailbox, Settings
 from core.errors import SenderError
 from core.mail.classify import KINDS
@@ -20,10 +21,10 @@ from portal.render import page
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
 admin_only = require_role("admin")
-NOTICES = {"saved": "Saved.", "replayed": "Mail put back in line.", "none": "Nothing to replay.",
-           "retried": "Job will run again shortly.", "not-dead": "That job is not dead (any more).",
-           "invited": "Invitation sent: the link in it lets them choose a password.",
-           "as-person": "The mail is back in line as a person's: it opens a ticket within a few seconds."}
+NOTICES = {"saved": N_("Saved."), "replayed": N_("Mail put back in line."), "none": N_("Nothing to replay."),
+           "retried": N_("Job will run again shortly."), "not-dead": N_("That job is not dead (any more)."),
+           "invited": N_("Invitation sent: the link in it lets them choose a password."),
+           "as-person": N_("The mail is back in line as a person's: it opens a ticket within a few seconds.")}
 
 
 def _back(path: str, notice: str) -> RedirectResponse:

@@ -18,6 +18,7 @@ from core.assist.similar import similar_resolved
 from core.assist.suggest import record_drafted
 from core.config import Settings
 from core.errors import SenderError
+from core.i18n import N_
 from core.models import CATEGORIES, PRIORITIES, STATUSES, Contact, Message, Ticket, utcnow
 from core.sla.reminders import form_reminder
 from core.sla.tracking import sla_view
@@ -214,7 +215,7 @@ def update(ticket_id: int, request: Request, status: str = Form(...), priority: 
     if assignee:
         new_assignee = next((c for c in people.staff(session) if str(c.id) == assignee), None)
         if new_assignee is None:
-            return _ticket_page(request, session, ticket, 400, update_error="Choose an active agent or admin.")
+            return _ticket_page(request, session, ticket, 400, update_error=N_("Choose an active agent or admin."))
     try:
         changed = workflow.change_fields(session, cfg, ticket, user, status=status, priority=priority,
                                          category=category, assignee=new_assignee, resolution=_lf(resolution))

@@ -151,9 +151,9 @@ def edit(ticket_id: int, request: Request, form: FormData = Depends(form_data),
     values = {"subject": text_field(form, "subject").strip(), "description": text_field(form, "description")}
     errors = {}
     if not values["subject"] or len(values["subject"]) > MAX_SUBJECT:
-        errors["subject"] = f"Enter a subject of at most {MAX_SUBJECT} characters."
+        errors["subject"] = N_("Enter a subject of at most %(max)s characters.", max=MAX_SUBJECT)
     if not values["description"].strip() or len(values["description"]) > MAX_TEXT:
-        errors["description"] = f"Enter a description of at most {MAX_TEXT:,} characters."
+        errors["description"] = N_("Enter a description of at most %(max)s characters.", max="{:,}".format(MAX_TEXT))
     if errors:
         return _ticket_page(request, session, user, ticket, 400, edit_values=values, edit_errors=errors)
     try:

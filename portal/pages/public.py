@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from core import i18n, notify, queries, throttle, views, workflow
+from core.i18n import N_
 from core.accounts import InvalidInput, normalise_email
 from core.config import Settings
 from core.markdown import markdown_markup
@@ -102,7 +103,8 @@ def read_uploads(form: FormData, field: str = "attachments") -> list[workflow.Up
     """The files chosen in `field`, checked against count, size and the accepted kinds."""
     chosen = [f for f in form.getlist(field) if isinstance(f, UploadFile) and f.filename]
     if len(chosen) > MAX_ATTACHMENTS:
-        raise FormProblem(f"You chose {len(chosen)} files; at most {MAX_ATTACHMENTS} can be attached.", 400, field)
+        raise FormProblem(N_("You chose %(count)s files; at most %(max)s can be attached.", count=len(chosen),
+                             max=MAX_ATTACHMENTS), 400, field)
     megabytes = MAX_ATTACHMENT_BYTES // (1024 * 1024)
     uploads = []
     for upload in chosen:
@@ -110,15 +112,18 @@ def read_uploads(form: FormData, field: str = "attachments") -> list[workflow.Up
         extension = name.rpartition(".")[2].lower() if "." in name else ""
         kind = ACCEPTED_FILES.get(extension)
         if kind is None:
-            raise FormProblem(f"“{name}” cannot be attached: we accept {ACCEPTED_TEXT}.", 400, field)
+            raise FormProblem(N_("“%(name)s” cannot be attached: we accept %(accepted)s.", name=name, accepted=ACCEPTED_TEXT),
+                              400, field)
         data = upload.file.read(MAX_ATTACHMENT_BYTES + 1)
         if len(data) > MAX_ATTACHMENT_BYTES:
-            raise FormProblem(f"“{name}” is larger than {megabytes} MB; each file may have at most {megabytes} MB.",
+            raise FormProblem(N_("“%(name)s” is larger than %(mb)s MB; each file may have at most %(mb)s MB.",
+                                 name=name, mb=megabytes),
                               413, field)
         if not data:
-            raise FormProblem(f"“{name}” is empty.", 400, field)
+            raise FormProblem(N_("“%(name)s” is empty.", name=name), 400, field)
         if not _looks_like(kind, data):
-            raise FormProblem(f"“{name}” does not look like a {extension.upper()} file.", 400, field)
+            raise FormProblem(N_("“%(name)s” does not look like a %(type)s file.", name=name, type=extension.upper()),
+                              400, field)
         uploads.append(workflow.Upload(filename=name, content_type=kind.content_type, data=data))
     return uploads
 
@@ -260,9 +265,10 @@ def add_reply(session: Session, cfg: Settings, ticket: Ticket, author: Contact, 
     """A customer's reply from a page's form, with its attachments; committed."""
     text = text_field(form, "text")
     if not text.strip():
-        raise FormProblem("Write your reply before sending it.", 400, "text")
+        raise FormProblem(N_("Write your reply before sending it."), 400, "text")
     if len(text) > MAX_TEXT:
-        raise FormProblem(f"The reply is too long: at most {MAX_TEXT:,} characters.", 400, "text")
+        raise FormProblem(N_("The reply is too long: at most %(max)s characters.", max="{:,}".format(MAX_TEXT)),
+                          400, "text")
     uploads = read_uploads(form)
     message = workflow.reply_as_customer(session, cfg, ticket, author, text, uploads)
     session.commit()
@@ -306,28 +312,29 @@ def new_ticket_form(request: Request, user: Contact | None = Depends(current_use
 def _new_ticket_problems(values: dict[str, str]) -> dict[str, str]:
     errors = {}
     if not values["name"]:
-        errors["name"] = "Enter your name."
+        errors["name"] = N_("Enter your name.")
     elif len(values["name"]) > MAX_NAME:
-        errors["name"] = f"The name is too long: at most {MAX_NAME} characters."
+        errors["name"] = N_("The name is too long: at most %(max)s characters.", max=MAX_NAME)
     if not values["email"]:
-        errors["email"] = "Enter your email address, for example name@example.org."
+        errors["email"] = N_("Enter your email address, for example name@example.org.")
     else:
         try:
             values["email"] = normalise_email(values["email"])
         except InvalidInput:
-            errors["email"] = "This is not a valid email address; enter it as name@example.org."
+            errors["email"] = N_("This is not a valid email address; enter it as name@example.org.")
     if not values["subject"]:
-        errors["subject"] = "Enter a subject: a few words saying what it is about."
+        errors["subject"] = N_("Enter a subject: a few words saying what it is about.")
     elif len(values["subject"]) > MAX_SUBJECT:
-        errors["subject"] = f"The subject is too long: at most {MAX_SUBJECT} characters."
+        errors["subject"] = N_("The subject is too long: at most %(max)s characters.", max=MAX_SUBJECT)
     if not values["description"].strip():
-        errors["description"] = "Describe your request."
+        errors["description"] = N_("Describe your request.")
     elif len(values["description"]) > MAX_TEXT:
-        errors["description"] = f"The description is too long: at most {MAX_TEXT:,} characters."
+        errors["description"] = N_("The description is too long: at most %(max)s characters.",
+                                   max="{:,}".format(MAX_TEXT))
     if values["category"] not in ("", *CATEGORIES):
-        errors["category"] = "Choose a category from the list."
+        errors["category"] = N_("Choose a category from the list.")
     if values["priority"] not in ("", *PRIORITIES):
-        errors["priority"] = "Choose a priority from the list."
+        errors["priority"] = N_("Choose a priority from the list.")
     return errors
 
 

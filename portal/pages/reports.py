@@ -7,6 +7,7 @@ from datetime import date
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
+from core import i18n
 from core.models import Contact
 from core.reports.figures import period, report
 from core.svg_chart import bar_chart
@@ -36,11 +37,13 @@ def reports_page(request: Request, user: Contact = Depends(staff_only), session:
     try:
         p = period(_day(chosen["from"]), _day(chosen["to"]))
     except ValueError as exc:
-        return page(request, "agent/reports.html", status_code=400, error=f"Choose a valid period: {exc}.",
+        return page(request, "agent/reports.html", status_code=400, error=i18n.translate(user.language, "Choose a valid period: %(problem)s.", problem=exc),
                     chosen=chosen, r=None)
     r = report(session, p)
-    charts = {"per_day": bar_chart(r.per_day, f"Tickets opened per day, {r.per_day[0][0]} to {r.per_day[-1][0]}"),
-              "backlog": bar_chart(r.backlog, "Open tickets by age, now", height=180),
-              "category": bar_chart(sorted(r.by_category.items()), "Tickets opened by category", height=180)}
+    charts = {"per_day": bar_chart(r.per_day, i18n.translate(
+        user.language, "Tickets opened per day, %(first)s to %(last)s", first=r.per_day[0][0], last=r.per_day[-1][0])),
+              "backlog": bar_chart(r.backlog, i18n.translate(user.language, "Open tickets by age, now"), height=180),
+              "category": bar_chart(sorted(r.by_category.items()), i18n.translate(user.language, "Tickets opened by category"),
+                                  height=180)}
     return page(request, "agent/reports.html", r=r, chosen={"from": p.first.isoformat(), "to": p.last.isoformat()},
                 charts=charts, duration=duration)

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
 from core.config import SLA_DAYS, ConfigError, Settings, SlaSettings
+from core.i18n import N_
 from core.models import PRIORITIES, Contact
 from core.sla.policy import current_policy, save_policy
 from core.sla.tracking import recompute_open
@@ -22,7 +23,7 @@ admin_only = require_role("admin")
 
 def _sla_page(request: Request, policy: SlaSettings, status_code: int = 200, **extra):
     return page(request, "admin/sla.html", status_code=status_code, policy=policy, days=SLA_DAYS,
-                priorities=PRIORITIES[::-1], notice="Saved." if request.query_params.get("done") else "", **extra)
+                priorities=PRIORITIES[::-1], notice=N_("Saved.") if request.query_params.get("done") else "", **extra)
 
 
 @router.get("/sla")

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
 from core import skills
+from core.i18n import N_
 from core.errors import SenderError
 from core.models import Contact
 from portal.deps import csrf_protect, db, require_role
@@ -17,7 +18,7 @@ from portal.render import page
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin/skills", include_in_schema=False)
 admin_only = require_role("admin")
-NOTICES = {"added": "Skill added.", "renamed": "Skill renamed everywhere.", "merged": "Skills merged."}
+NOTICES = {"added": N_("Skill added."), "renamed": N_("Skill renamed everywhere."), "merged": N_("Skills merged.")}
 
 
 def _skills_page(request: Request, session: Session, status_code: int = 200, **extra):

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import followers as follower_admin, workflow
+from core import followers as follower_admin, i18n, workflow
 from core.config import Settings
 from core.errors import SenderError
 from core.merge import MergeRefused, merge_tickets
@@ -67,8 +67,8 @@ def away(away_value: str = Form("", alias="away"), user: Contact = Depends(staff
     """The agent says they are away (no new tickets assigned to them) or back."""
     availability.set_away(session, user, away_value == "yes")
     session.commit()
-    return _back("/agent/queue", done="You are away: no new tickets are assigned to you." if away_value == "yes"
-                 else "Welcome back: new tickets may be assigned to you.")
+    return _back("/agent/queue", done=i18n.translate(user.language, "You are away: no new tickets are assigned to you.")
+                 if away_value == "yes" else i18n.translate(user.language, "Welcome back: new tickets may be assigned to you."))
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -89,7 +89,7 @@ def bulk_action(ids_raw: list[str] = Form([], alias="ids"), status: str = Form("
         assignee=False if assignee == "" else (None if assignee == "none" else assignee),
         add_tags=_words(add_tag), remove_tags=_words(remove_tag), spam=spam_flag == "yes")
     if not ids:
-        return _back(back, error="Choose at least one ticket.")
+        return _back(back, error=i18n.translate(user.language, "Choose at least one ticket."))
     try:
         results = bulk.apply_bulk(session, cfg, user, ids, changes)
     except SenderError as exc:
@@ -97,7 +97,7 @@ def bulk_action(ids_raw: list[str] = Form([], alias="ids"), status: str = Form("
         return _back(back, error=str(exc).capitalize() + ".")
     session.commit()
     failed = [f"#{r.id}: {r.detail}" for r in results if not r.ok]
-    done = f"{sum(r.ok for r in results)} ticket(s) changed."
+    done = i18n.translate(user.language, "%(count)s ticket(s) changed.", count=sum(r.ok for r in results))
     return _back(back, done=done, error="; ".join(failed))
 
 
@@ -109,7 +109,7 @@ def save_view(name: str = Form(""), query: str = Form(""), user: Contact = Depen
     except SenderError as exc:
         return _back("/agent/queue?" + saved.clean_query(query), error=str(exc).capitalize() + ".")
     session.commit()
-    return _back("/agent/queue?" + view.query, done=f"View “{view.name}” saved.")
+    return _back("/agent/queue?" + view.query, done=i18n.translate(user.language, "View “%(name)s” saved.", name=view.name))
 
 
 @router.post("/agent/views/{view_id}/delete")
@@ -118,7 +118,7 @@ def delete_view(view_id: int, user: Contact = Depends(staff_only), _csrf: None =
     if not saved.delete_view(session, user, view_id):
         raise HTTPException(404, "No such view among yours.")
     session.commit()
-    return _back("/agent/queue", done="View removed.")
+    return _back("/agent/queue", done=i18n.translate(user.language, "View removed."))
 
 
 # ---- one ticket ------------------------------------------------------------------------------------
@@ -177,7 +177,8 @@ def merge(ticket_id: int, into: str = Form(""), user: Contact = Depends(staff_on
     _ticket(session, ticket_id)
     target = into.strip().lstrip("#")
     if not target.isdigit() or session.get(Ticket, int(target)) is None:
-        return _back(_ticket_url(ticket_id), error=f"There is no ticket #{target or '?'} to merge into.")
+        return _back(_ticket_url(ticket_id), error=i18n.translate(
+            user.language, "There is no ticket #%(id)s to merge into.", id=target or "?"))
     try:
         merge_tickets(session, ticket_id, int(target), f"merged by {user.email}", source=user.role, actor_id=user.id)
     except MergeRefused as exc:
@@ -211,7 +212,8 @@ def mark_spam(ticket_id: int, user: Contact = Depends(staff_only), _csrf: None =
         session.rollback()
         return _back(_ticket_url(ticket_id), error=str(exc).capitalize() + ".")
     session.commit()
-    return _back("/agent/queue", done=f"Ticket #{ticket_id} closed as spam; {address} is blocked.")
+    return _back("/agent/queue", done=i18n.translate(
+        user.language, "Ticket #%(id)s closed as spam; %(address)s is blocked.", id=ticket_id, address=address))
 
 
 @router.post("/agent/tickets/{ticket_id}/presence")
@@ -244,7 +246,7 @@ def canned_create(title: str = Form(""), body: str = Form(""), shared: str = For
     except SenderError as exc:
         return _back("/agent/canned-replies", error=str(exc).capitalize() + ".")
     session.commit()
-    return _back("/agent/canned-replies", done="Canned reply saved.")
+    return _back("/agent/canned-replies", done=i18n.translate(user.language, "Canned reply saved."))
 
 
 @router.post("/agent/canned-replies/{reply_id}/delete")
@@ -257,7 +259,7 @@ def canned_delete(reply_id: int, user: Contact = Depends(staff_only), _csrf: Non
     except workflow.NotAllowed as exc:
         raise HTTPException(403, str(exc).capitalize() + ".") from None
     session.commit()
-    return _back("/agent/canned-replies", done="Canned reply removed.")
+    return _back("/agent/canned-replies", done=i18n.translate(user.language, "Canned reply removed."))
 
 
 # ---- blocked senders (admins) ---------------------------------------------------------------------------
@@ -276,5 +278,5 @@ def unblock(email: str = Form(""), admin: Contact = Depends(admin_only), _csrf: 
         raise HTTPException(404, f"{email} is not blocked.")
     session.commit()
     log.info("%s unblocked by %s", email, admin.id)
-    return RedirectResponse(f"/admin/blocked?done={email} unblocked; {held} held mail(s) back in line.",
-                            status_code=303)
+    done = i18n.translate(admin.language, "%(email)s unblocked; %(held)s held mail(s) back in line.", email=email, held=held)
+    return RedirectResponse("/admin/blocked?" + urlencode({"done": done}), status_code=303)

@@ -4,6 +4,15 @@
 (function () {
   "use strict";
 
+  // A sentence in the page's language: the template puts it in a data-i18n-* attribute with {name}
+  // placeholders; without one, the English fallback. Filled in as text, never HTML.
+  function said(node, attribute, fallback, values) {
+    var text = (node && node.getAttribute(attribute)) || fallback;
+    return text.replace(/\{(\w+)\}/g, function (whole, key) {
+      return Object.prototype.hasOwnProperty.call(values || {}, key) ? String(values[key]) : whole;
+    });
+  }
+
   function el(tag, className, text) {
     var node = document.createElement(tag);
     if (className) node.className = className;
@@ -11,13 +20,13 @@
     return node;
   }
 
-  function renderMessage(m) {
+  function renderMessage(m, thread) {
     var side = m.direction === "note" ? "note" : (m.direction === "out" ? "out" : "in");
     var article = el("article", "card msg " + side);
     article.id = "m" + m.id;
     article.dataset.message = String(m.id);
     var meta = el("p", "meta");
-    if (m.direction === "note") meta.appendChild(el("strong", "", "Internal note — never mailed. "));
+    if (m.direction === "note") meta.appendChild(el("strong", "", said(thread, "data-i18n-note", "Internal note — never mailed.") + " "));
     meta.appendChild(document.createTextNode(m.author + " · " + m.created_at + " UTC"));
     article.appendChild(meta);
     article.appendChild(el("pre", "body", m.text));
@@ -29,7 +38,7 @@
         link.href = a.url;  // our own URL, built by the server
         link.setAttribute("download", "");
         item.appendChild(link);
-        item.appendChild(el("span", "meta", " (" + a.size + " bytes)"));
+        item.appendChild(el("span", "meta", " (" + said(thread, "data-i18n-bytes", "{size} bytes", {size: a.size}) + ")"));
         list.appendChild(item);
       });
       article.appendChild(list);
@@ -57,13 +66,16 @@
           if (!data || !data.messages || !data.messages.length) return;
           data.messages.forEach(function (m) {
             if (document.getElementById("m" + m.id)) return;
-            thread.insertBefore(renderMessage(m), status);
+            thread.insertBefore(renderMessage(m, thread), status);
             after = Math.max(after, m.id);
           });
           thread.dataset.after = String(after);
           if (status) {
             var n = data.messages.length;
-            status.textContent = n + " new message" + (n === 1 ? "" : "s") + " — reload to see formatting and field changes.";
+            status.textContent = n === 1
+              ? said(status, "data-i18n-new-one", "1 new message — reload to see formatting and field changes.")
+              : said(status, "data-i18n-new-many", "{count} new messages — reload to see formatting and field changes.",
+                     {count: n});
           }
         })
         .catch(function () { /* offline for a moment: try again next tick */ });

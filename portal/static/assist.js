@@ -9,6 +9,15 @@
   var status = document.getElementById("suggest-status");
   var linksBox = document.getElementById("suggest-links");
 
+  // A sentence in the page's language from the box's data-i18n-* attribute ({name} placeholders
+  // filled in as text), else the English fallback.
+  function said(attribute, fallback, values) {
+    var text = box.getAttribute(attribute) || fallback;
+    return text.replace(/\{(\w+)\}/g, function (whole, key) {
+      return Object.prototype.hasOwnProperty.call(values || {}, key) ? String(values[key]) : whole;
+    });
+  }
+
   function marker(value) {
     var input = reply.form.querySelector('input[name="drafted"]');
     if (!input) {
@@ -46,7 +55,8 @@
     button.addEventListener("click", function () {
       var text = button.parentNode.querySelector(".resolution").textContent;
       insert(text, "similar:" + button.getAttribute("data-ticket"));
-      status.textContent = "Resolution of #" + button.getAttribute("data-ticket") + " inserted: edit it before sending.";
+      status.textContent = said("data-i18n-inserted", "Resolution of #{ticket} inserted: edit it before sending.",
+                                {ticket: button.getAttribute("data-ticket")});
     });
   });
 
@@ -54,7 +64,7 @@
   suggest.hidden = false;
   suggest.addEventListener("click", function () {
     suggest.disabled = true;
-    status.textContent = "Drafting a reply…";
+    status.textContent = said("data-i18n-drafting", "Drafting a reply…");
     fetch(box.getAttribute("data-suggest-url"), {
       method: "POST", credentials: "same-origin",
       headers: {"x-csrf-token": box.getAttribute("data-csrf"), "accept": "application/json"}
@@ -64,15 +74,15 @@
     }).then(function (draft) {
       showLinks(draft.flagged_links || []);
       if (!draft.text) {
-        status.textContent = "Nothing to suggest: no resolved ticket like this one yet.";
+        status.textContent = said("data-i18n-nothing", "Nothing to suggest: no resolved ticket like this one yet.");
         return;
       }
       insert(draft.text, draft.source + ":" + draft.based_on.join(","));
       status.textContent = draft.source === "mistral"
-        ? "Reply drafted by Mistral: check and edit it before sending."
-        : "The similar tickets' resolutions are in the reply box: edit them before sending.";
+        ? said("data-i18n-mistral", "Reply drafted by Mistral: check and edit it before sending.")
+        : said("data-i18n-similar", "The similar tickets' resolutions are in the reply box: edit them before sending.");
     }).catch(function (error) {
-      status.textContent = "No suggestion this time (" + error.message + ").";
+      status.textContent = said("data-i18n-failed", "No suggestion this time ({error}).", {error: error.message});
     }).then(function () { suggest.disabled = false; });
   });
 }());

@@ -6,6 +6,15 @@
 (function () {
   "use strict";
 
+  // A sentence in the page's language: the template puts it in a data-i18n-* attribute with {name}
+  // placeholders; without one, the English fallback. Filled in as text (textContent), never HTML.
+  function said(node, attribute, fallback, values) {
+    var text = (node && node.getAttribute(attribute)) || fallback;
+    return text.replace(/\{(\w+)\}/g, function (whole, key) {
+      return Object.prototype.hasOwnProperty.call(values || {}, key) ? String(values[key]) : whole;
+    });
+  }
+
   function typingTarget(event) {
     var t = event.target;
     return t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
@@ -29,7 +38,7 @@
     function boxes() { return Array.prototype.slice.call(table.querySelectorAll("#queue-rows input[name=ids]")); }
     function showCount() {
       var n = boxes().filter(function (b) { return b.checked; }).length;
-      if (count) count.textContent = n ? n + " chosen" : "";
+      if (count) count.textContent = n ? said(count, "data-i18n-chosen", "{count} chosen", {count: n}) : "";
     }
 
     table.addEventListener("click", function (event) {
@@ -164,7 +173,8 @@
         .then(function (data) {
           if (!data) return;
           presence.textContent = data.others.map(function (p) {
-            return p.name + (p.typing ? " is typing a reply." : " is viewing.");
+            return p.typing ? said(presence, "data-i18n-typing", "{name} is typing a reply.", {name: p.name})
+                            : said(presence, "data-i18n-viewing", "{name} is viewing.", {name: p.name});
           }).join(" ");
         })
         .catch(function () {});

@@ -162,3 +162,25 @@ def test_staff_pages_in_german(app, desk, path, german):
     page = admin.get(path)
     assert page.status_code == 200 and '<html lang="de">' in page.text
     assert german in page.text
+
+
+def test_german_agent_reads_history_words_and_notices_in_german(app, desk):
+    agent = signed_in(app, desk, "agent@example.test", role="agent")
+    number = new_ticket(desk, "ann@example.org", "Drucker brennt")
+    english = agent.get(f"/agent/tickets/{number}").text
+    assert "<td>created</td>" in english and "<td>web</td>" in english  # English shows the stored words
+    _set(desk, "agent@example.test", language="de")
+    page = agent.get(f"/agent/tickets/{number}")
+    assert "<td>erstellt</td>" in page.text and "<td>Web</td>" in page.text and "<td>created</td>" not in page.text
+    # the scripts' sentences come from the page, placeholders left for the script to fill in
+    assert 'data-i18n-viewing="{name} sieht sich das Ticket an."' in page.text
+    assert 'data-i18n-drafting="Antwort wird entworfen …"' in page.text
+    token = csrf_of(page.text)
+    tagged = agent.post(f"/agent/tickets/{number}/tags", data={"csrf_token": token, "tags": "drucker"})
+    assert "Schlagwörter: — → drucker" in tagged.text and "Schlagwörter gespeichert." in tagged.text
+    # a notice made in Python with a value, and an error from a refused merge, both in German
+    refused = agent.post(f"/agent/tickets/{number}/merge", data={"csrf_token": token, "into": "<b>999</b>"})
+    assert "Es gibt kein Ticket #&lt;b&gt;999&lt;/b&gt;, mit dem zusammengeführt werden könnte." in refused.text
+    away = agent.post("/agent/away", data={"csrf_token": token, "away": "yes"})
+    assert "Sie sind abwesend: Ihnen werden keine neuen Tickets zugewiesen." in away.text
+    assert "You are away" not in away.text
