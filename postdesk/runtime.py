@@ -218,7 +218,7 @@ async def serve(desk: Postdesk, only: set[str], worker_argv: list[str] | None = 
                                     log_level="info", access_log=False, lifespan="off")
             _freeze_startup_objects()
             log.info("web portal on %s", cfg.base_url)
-            await uvicorn.Server(config).serve()
+            await _serve_web(uvicorn.Server(config))
         else:
             await _wait_for_signal()
     finally:
@@ -261,6 +261,21 @@ def start_imap_pollers(desk: Postdesk, on_stored: Callable[[], None],
     if not threads:
         log.info("IMAP door off: no mailbox has a host ([imap] host, [imap.mailboxes.<name>] host)")
     return threads
+
+
+async def _serve_web(server: uvicorn.Server) -> None:
+    """uvicorn until SIGINT/SIGTERM, then back here for the other roles' orderly stop. uvicorn raises
+    the signal again once it is done, for the handler it found at start: the default one ended the
+    process there, before the worker process, intake and the metrics directory were looked after.
+    The handler it finds is this one (which, before uvicorn's own is in place, asks it to stop)."""
+    import signal
+
+    def stop(_sig, _frame) -> None:
+        server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    await server.serve()
 
 
 async def _wait_for_signal() -> None:

@@ -92,3 +92,17 @@ def test_one_process_keeps_the_worker_in_the_doors_process(db_url, tmp_path):
         _send(server, "w3@example.org")
         _stored(db_url, 1)
         assert not [c for c in _children(server.proc.pid) if "--only worker" in _cmdline(c)]
+
+
+def test_sigterm_stops_the_worker_in_order_and_leaves_no_metrics_directory(db_url, tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    with PostdeskProcess(tmp_path / "run", {"POSTDESK_DATABASE__URL": db_url, "TMPDIR": str(scratch)},
+                         only="smtp,web,worker") as server:
+        worker = _worker_of(server)
+        assert [p.name for p in scratch.iterdir() if p.name.startswith("postdesk-metrics-")]
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == 0  # not ended by the signal: the roles stopped in order
+    assert not _alive(worker)
+    assert "exited with" not in server.output()  # the worker was stopped, not found dead and restarted
+    assert not [p for p in scratch.iterdir() if p.name.startswith("postdesk-metrics-")]
