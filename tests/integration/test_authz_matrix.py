@@ -183,6 +183,8 @@ TABLE: list[Case] = [
          json={"email": "login@example.org", "password": PASSWORD}),
     case("POST", "/api/auth/logout",                 204, 204, 204, 204, 204, fresh_token=True),
     case("GET", "/api/auth/me",                      401, 200, 200, 200, 200),
+    case("PATCH", "/api/auth/me",                    401, 200, 200, 200, 200, json={"language": "de",
+                                                                                   "time_zone": "Europe/Berlin"}),
     case("GET", "/api/users",                        401, 403, 403, 403, 200),
     case("PATCH", "/api/users/{user_id}",            401, 403, 403, 403, 200, json={"name": "Tara"}),
     # ---- service levels, reports, satisfaction, administration (issue 14)
