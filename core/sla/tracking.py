@@ -38,12 +38,18 @@ def refresh(session: Session, settings: Settings, ticket: Ticket, now: datetime 
                                                                           Message.direction == "out"))
     state = sla_state(calendar(policy), targets(policy, ticket.priority), aware(ticket.created_at), transitions,
                       aware(first_out) if first_out else None, now)
-    ticket.first_response_due_at, ticket.resolution_due_at = state.first_response_due_at, state.resolution_due_at
-    ticket.first_responded_at, ticket.resolved_at = state.first_responded_at, state.resolved_at
-    ticket.sla_breached, ticket.sla_due_at, ticket.sla_warn_at = state.breached, state.due_at, state.warn_at
-    # Past checkpoints too: the escalation job skips what it sent already and moves this forward.
-    ticket.sla_next_check_at = min((p.at for p in state.checkpoints), default=None)
+    for column, value in _columns(state).items():
+        setattr(ticket, column, value)
     return state
+
+
+def _columns(state: SlaState) -> dict:
+    """The ticket columns a computed state is kept in (next check: the earliest checkpoint, past ones
+    too: the escalation job skips what it sent already and moves it forward)."""
+    return {"first_response_due_at": state.first_response_due_at, "resolution_due_at": state.resolution_due_at,
+            "first_responded_at": state.first_responded_at, "resolved_at": state.resolved_at,
+            "sla_breached": state.breached, "sla_due_at": state.due_at, "sla_warn_at": state.warn_at,
+            "sla_checked_at": utcnow(), "sla_next_check_at": min((p.at for p in state.checkpoints), default=None)}
 
 
 def opening_columns(session: Session, settings: Settings, created_at: datetime, priority: str) -> dict:
@@ -53,10 +59,7 @@ def opening_columns(session: Session, settings: Settings, created_at: datetime, 
     if not policy.enabled:
         return {}
     state = sla_state(calendar(policy), targets(policy, priority), aware(created_at), [], None, utcnow())
-    return {"first_response_due_at": state.first_response_due_at, "resolution_due_at": state.resolution_due_at,
-            "first_responded_at": state.first_responded_at, "resolved_at": state.resolved_at,
-            "sla_breached": state.breached, "sla_due_at": state.due_at, "sla_warn_at": state.warn_at,
-            "sla_checked_at": utcnow(), "sla_next_check_at": min((p.at for p in state.checkpoints), default=None)}
+    return _columns(state)
 
 
 def _clear(ticket: Ticket) -> None:
