@@ -1,6 +1,7 @@
 """Engine and session factory; the same code for SQLite and PostgreSQL, SQLite made durable by pragmas."""
 from __future__ import annotations
 
+import sqlite3
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -8,6 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from core.sqlite_writers import QueuedWriterConnection
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
@@ -19,6 +22,30 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def staging_path(database_url: str) -> Path | None:
+    """The SMTP door's staging file beside a SQLite database file (ingest.staging); None for
+    PostgreSQL or an in-memory database, where the door writes to raw_mail directly."""
+    url = make_url(normalise_url(database_url))
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" \
+            or url.database.startswith("file:"):
+        return None
+    return Path(f"{url.database}-smtp-spool")
+
+
+def staged_count(database_url: str) -> int:
+    """Mails the SMTP door accepted that are still in its staging file (0 when there is none)."""
+    path = staging_path(database_url)
+    if path is None or not path.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        return conn.execute("SELECT count(*) FROM staged").fetchone()[0]
+    except sqlite3.OperationalError:  # created, its table not yet
+        return 0
+    finally:
+        conn.close()
+
+
 def make_engine(url: str) -> Engine:
     """An engine whose commits are durable: SQLite in WAL mode with synchronous=FULL."""
     url = normalise_url(url)
@@ -26,7 +53,10 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        connect_args: dict[str, Any] = {"timeout": 30, "check_same_thread": False}
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            connect_args["factory"] = QueuedWriterConnection
+        engine = create_engine(url, connect_args=connect_args)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -52,7 +82,20 @@ def _sqlite_begin(conn) -> None:
     # failing with "database is locked" when a reader upgrades to a writer. A transaction
     # that only reads for long (see read_only) begins deferred: in WAL mode it reads its
     # snapshot without blocking a writer.
-    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("postdesk_read_only") else "BEGIN IMMEDIATE")
+    # Writers queue on a file lock first (core.sqlite_writers), so the next one starts as the last ends.
+    if conn.get_execution_options().get("postdesk_read_only"):
+        conn.exec_driver_sql("BEGIN")
+        return
+    dbapi = conn.connection.dbapi_connection
+    queued = isinstance(dbapi, QueuedWriterConnection)
+    if queued:
+        dbapi.take_write_turn()
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if queued:
+            dbapi.give_back_turn()
+        raise
 
 
 def read_only(session: Session) -> Session:
@@ -97,16 +140,36 @@ def insert_row(session: Session, model: type, values: dict[str, Any]) -> int:
 
 def insert_or_ignore(session: Session, model: type, unique: tuple[str, ...], values: dict[str, Any]) -> bool:
     """INSERT one row unless one with the same unique key exists; True when it was inserted."""
+    return _insert_or_ignore(session, model, unique, values, unique[0]) is not None
+
+
+def insert_or_ignore_id(session: Session, model: type, unique: tuple[str, ...], values: dict[str, Any]) -> int | None:
+    """insert_or_ignore that returns the new row's id (None when one with the same key existed)."""
+    return _insert_or_ignore(session, model, unique, values, "id")
+
+
+def _insert_or_ignore(session: Session, model: type, unique: tuple[str, ...], values: dict[str, Any],
+                      returned: str) -> Any:
     _flush_new(session)
     dialect = session.get_bind().dialect.name
-    key = ("or-ignore", dialect, model, unique)
+    key = ("or-ignore", dialect, model, unique, returned)
     stmt = _PREBUILT.get(key)
     if stmt is None:
         table = model.__table__
         # RETURNING says whether a row went in (psycopg's rowcount for this is -1).
         stmt = _PREBUILT[key] = (dialect_insert(session)(table).on_conflict_do_nothing(index_elements=list(unique))
-                                 .returning(table.c[unique[0]]))
-    return session.connection().execute(stmt, values).first() is not None
+                                 .returning(table.c[returned]))
+    return session.connection().execute(stmt, values).scalar()
+
+
+def in_transaction_memo(session: Session) -> dict[str, Any]:
+    """A dict that lives as long as the session's current transaction: for what a use-case would
+    otherwise read again and again in one transaction (intake stores a batch of mails in one)."""
+    transaction = session.get_transaction()
+    memo = session.info.get("postdesk_memo")
+    if memo is None or memo[0] is not transaction:
+        memo = session.info["postdesk_memo"] = (transaction, {})
+    return memo[1]
 
 
 def skip_locked(session: Session, stmt):
