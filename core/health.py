@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db import at_head
+from core.db import at_head, staged_count
 from core.models import Job, Outbox, RawMail
 
 
@@ -43,6 +43,7 @@ def readiness(sessions: sessionmaker[Session]) -> Readiness:
                 quarantined=_count(session, RawMail, RawMail.state == "quarantined"),
                 dead_jobs=_count(session, Job, Job.state == "dead"),
                 outbox_backlog=_count(session, Outbox, Outbox.state == "pending"),
-                spool_backlog=_count(session, RawMail, RawMail.state == "pending"))
+                spool_backlog=_count(session, RawMail, RawMail.state == "pending")
+                + staged_count(str(session.get_bind().url.render_as_string(hide_password=False))))
     except Exception as exc:  # reported to the orchestrator, not raised
         return Readiness(False, False, 0, 0, 0, 0, error=f"{type(exc).__name__}: {exc}"[:300])

@@ -1,5 +1,8 @@
 """The SMTP door (aiosmtpd): RCPT policy, DATA → spool.put → 250. Nothing is decided here.
 
+On SQLite the door commits to a spool file of its own instead (ingest.staging), moved into the
+database's spool in batches, so a 250 never waits for the worker's hold on the database's lock.
+
 Only a committed mail is answered 250; any failure of ours answers 451 4.3.0 so the sender
 retries, and never aiosmtpd's default "500 Error: (...)" which would make it give up.
 """
@@ -16,6 +19,7 @@ from core.config import Settings
 from core.metrics import MAILS
 from core.tickets import is_support_address
 from ingest import spool
+from ingest.staging import Staged, staging_for
 from ingest.smtp_guard import GuardedSMTP, InflightBudget, has_control_characters
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,28 @@ class SupportInbox:
         self.on_stored = on_stored
         self.own = frozenset(a.lower() for a in settings.smtp.addresses)
         self.budget = InflightBudget(settings.smtp.max_inflight_bytes)  # shared by every connection
+        self.staging = staging_for(settings.database.url, sessions, on_stored)
+        self._started = False
+
+    def start(self) -> None:
+        """Begin moving staged mail (and what an earlier run left staged) into the spool."""
+        if self.staging is not None and not self._started:
+            self._started = True
+            self.staging.start()
+
+    def close(self) -> None:
+        """After the server stopped accepting: move the last staged mails and stop the mover."""
+        if self.staging is not None and self._started:
+            self._started = False
+            self.staging.close()
+
+    def _store(self, raw: bytes, envelope: Envelope, session: SmtpSession, timeout: float):
+        rcpts = tuple(a.lower() for a in envelope.rcpt_tos)
+        if self.staging is not None:
+            return self.staging.put(raw, "smtp", envelope.mail_from or "", rcpts, _peer_ip(session),
+                                    session.host_name or "")
+        return spool.put(self.sessions, raw, "smtp", envelope.mail_from or "", rcpts, timeout, _peer_ip(session),
+                         session.host_name or "")
 
     async def handle_MAIL(self, server: SMTP, session: SmtpSession, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:
@@ -70,15 +96,15 @@ class SupportInbox:
             # The database bounds its own waits (lock_timeout, statement_timeout); wait_for bounds the rest
             # (a frozen server, a full pool). A mail committed after a 451 is a duplicate on the retry.
             stored = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
-                None, spool.put, self.sessions, raw, "smtp", envelope.mail_from or "",
-                tuple(a.lower() for a in envelope.rcpt_tos), timeout, _peer_ip(session), session.host_name or ""),
-                timeout)
+                None, self._store, raw, envelope, session, timeout), timeout)
         except asyncio.TimeoutError:
             log.error("storing a mail from %s took over %ss: answered 451", envelope.mail_from, timeout)
             return TIMEOUT
         except Exception:
             log.exception("could not spool a mail from %s", envelope.mail_from)
             return TEMPFAIL
+        if isinstance(stored, Staged):
+            return f"250 2.0.0 OK queued as S{stored.id}"  # the mover wakes the worker
         if not stored.duplicate:
             self.on_stored()
         return f"250 2.0.0 OK queued as {stored.id}"
@@ -131,6 +157,7 @@ async def start_smtp_server(settings: Settings, handler: SupportInbox,
                             host: str | None = None, port: int | None = None) -> asyncio.AbstractServer:
     """Listen on [smtp] host:port (or the given ones; port 0 = any free port) in the running loop."""
     loop = asyncio.get_running_loop()
+    handler.start()
     return await loop.create_server(lambda: make_protocol(settings, handler),
                                     host or settings.smtp.host,
                                     settings.smtp.port if port is None else port)

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 class Spooled:
     id: int
     duplicate: bool
+    door: str = ""
 
 
 def spooled_message_id(raw: bytes) -> str:
@@ -49,32 +50,61 @@ _NOTE_REUSE = (update(RawMail).where(RawMail.id == bindparam("raw_id")).values(r
                .execution_options(synchronize_session=False))
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """A mail as a door hands it to the spool."""
+    raw: bytes
+    door: str
+    envelope_from: str = ""
+    envelope_to: str = ""  # the RCPT addresses, comma-separated
+    peer_ip: str = ""
+    helo: str = ""
+    received_at: datetime | None = None  # when the door took it, if not now
+
+
 def put(sessions: sessionmaker[Session], raw: bytes, door: str, envelope_from: str = "",
         envelope_to: tuple[str, ...] = (), timeout_seconds: float | None = None, peer_ip: str = "",
         helo: str = "") -> Spooled:
     """Store the bytes durably (committed) and say whether this mail was already here.
 
     With `timeout_seconds`, PostgreSQL gives up waiting on locks and statements after that long."""
-    msgid = spooled_message_id(raw)[:998]
-    key = dedupe_key(raw)
     with sessions() as session, session.begin():
         if timeout_seconds is not None and is_postgresql(session.get_bind()):
             bound = f"{max(1, int(timeout_seconds * 1000))}ms"
             session.execute(text("SELECT set_config('lock_timeout', :t, true), "
                                  "set_config('statement_timeout', :t, true)"), {"t": bound})
-        stored = insert_or_ignore(session, RawMail, ("dedupe_key",), {
-            "dedupe_key": key, "message_id": msgid or None, "door": door, "envelope_from": envelope_from[:998],
-            "envelope_to": ",".join(envelope_to), "raw": raw, "state": "pending", "attempts": 0,
-            "last_error": "", "peer_ip": peer_ip[:64], "helo": helo[:255]})
-        raw_id = session.connection().execute(_BY_KEY, {"key": key}).scalar_one()
+        [spooled] = put_many(session, [Incoming(raw, door, envelope_from, ",".join(envelope_to), peer_ip, helo)])
+    count_spooled([spooled])
+    return spooled
+
+
+def put_many(session: Session, mails: list[Incoming]) -> list[Spooled]:
+    """Store mails in the caller's transaction, in order; a mail already here is not stored again."""
+    results = []
+    conn = session.connection()
+    for mail in mails:
+        msgid = spooled_message_id(mail.raw)[:998]
+        key = dedupe_key(mail.raw)
+        values = {"dedupe_key": key, "message_id": msgid or None, "door": mail.door,
+                  "envelope_from": mail.envelope_from[:998], "envelope_to": mail.envelope_to, "raw": mail.raw,
+                  "state": "pending", "attempts": 0, "last_error": "", "peer_ip": mail.peer_ip[:64],
+                  "helo": mail.helo[:255]}
+        if mail.received_at is not None:
+            values["received_at"] = mail.received_at
+        stored = insert_or_ignore(session, RawMail, ("dedupe_key",), values)
+        raw_id = conn.execute(_BY_KEY, {"key": key}).scalar_one()
         if stored and msgid:
-            _note_reused_message_id(session, raw_id, msgid, door)
-    if stored:
-        MAILS.labels(door, "stored").inc()
-        return Spooled(raw_id, duplicate=False)
-    log.info("duplicate mail %s from %s ignored (raw_mail %s)", key, door, raw_id)
-    MAILS.labels(door, "duplicate").inc()
-    return Spooled(raw_id, duplicate=True)
+            _note_reused_message_id(session, raw_id, msgid, mail.door)
+        if not stored:
+            log.info("duplicate mail %s from %s ignored (raw_mail %s)", key, mail.door, raw_id)
+        results.append(Spooled(raw_id, duplicate=not stored, door=mail.door))
+    return results
+
+
+def count_spooled(results: list[Spooled]) -> None:
+    """Count committed mails in the metrics (after the commit, so a rolled-back one is not counted)."""
+    for spooled in results:
+        MAILS.labels(spooled.door, "duplicate" if spooled.duplicate else "stored").inc()
 
 
 def _note_reused_message_id(session: Session, raw_id: int, msgid: str, door: str) -> None:

@@ -184,9 +184,11 @@ async def serve(desk: Postdesk, only: set[str], worker_argv: list[str] | None = 
     # behind a busy worker thread otherwise waits out the switch interval (5 ms by default), and
     # one connection sends its next mail only after the last reply. 0.2 ms: 136 mails/s over
     # one connection in bench/ingest.py against 112 with 1 ms.
-    sys.setswitchinterval(0.0002)
+    # A process without the SMTP door (the worker child) keeps the default: nothing there waits on a reply.
+    if "smtp" in only:
+        sys.setswitchinterval(0.0002)
     cfg = desk.settings
-    intake = scheduler = smtp_server = child = watcher = None
+    intake = scheduler = smtp_server = smtp_handler = child = watcher = None
     if parent_pid is not None:
         die_with_parent(parent_pid)
     if "worker" in only and worker_argv is not None:
@@ -205,8 +207,8 @@ async def serve(desk: Postdesk, only: set[str], worker_argv: list[str] | None = 
             listen_for_wakes(wake_fd, intake.wake)
     wake = child.wake if child else intake.wake if intake else (lambda: None)
     if "smtp" in only:
-        handler = SupportInbox(cfg, desk.sessions, on_stored=wake)
-        smtp_server = await start_smtp_server(cfg, handler)
+        smtp_handler = SupportInbox(cfg, desk.sessions, on_stored=wake)
+        smtp_server = await start_smtp_server(cfg, smtp_handler)
         log.info("SMTP listening on %s:%s", cfg.smtp.host, cfg.smtp.port)
     imap_stop = threading.Event()
     imap_threads: list[threading.Thread] = []
@@ -230,6 +232,7 @@ async def serve(desk: Postdesk, only: set[str], worker_argv: list[str] | None = 
         if smtp_server is not None:
             smtp_server.close()
             await smtp_server.wait_closed()
+            await asyncio.to_thread(smtp_handler.close)  # its last staged mails into the spool
         if child is not None:  # after the doors: no door wakes a stopping worker; what it left waits in the spool
             watcher.cancel()
             await asyncio.to_thread(child.stop)

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from core.db import migrate
 from core.models import RawMail
+from ingest.staging import staging_path
 from postdesk.bootstrap import bootstrap
 from tests.conftest import make_settings
 from tests.support.server import SmtpDoor
@@ -100,10 +101,10 @@ def test_control_bytes_in_the_envelope_are_refused_for_good(make_desk, sender, r
 
 @contextlib.contextmanager
 def _database_locked(desk):
-    """Another client holds the lock raw_mail's writes need, until the block ends."""
+    """Another client holds the lock the door's writes need (on SQLite its staging file's), until the block ends."""
     url = desk.settings.database.url
     if url.startswith("sqlite"):
-        conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        conn = sqlite3.connect(staging_path(url), isolation_level=None)
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield

@@ -87,10 +87,10 @@ class SmtpDoor:
         self.thread.start()
         if self.intake:
             self.intake.start()
-        handler = SupportInbox(self.desk.settings, self.desk.sessions,
-                               on_stored=self.intake.wake if self.intake else (lambda: None))
+        self.handler = SupportInbox(self.desk.settings, self.desk.sessions,
+                                    on_stored=self.intake.wake if self.intake else (lambda: None))
         self.server = asyncio.run_coroutine_threadsafe(
-            start_smtp_server(self.desk.settings, handler, "127.0.0.1", self.port), self.loop).result(10)
+            start_smtp_server(self.desk.settings, self.handler, "127.0.0.1", self.port), self.loop).result(10)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -101,5 +101,6 @@ class SmtpDoor:
         asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        self.handler.close()
         if self.intake:
             self.intake.stop()
