@@ -45,11 +45,12 @@ _WAITING = select(Job.id).where(Job.kind == bindparam("kind"), Job.ticket_id == 
                                 Job.state == "pending", Job.attempts == 0).limit(1)
 
 
-def enqueue(session: Session, kind: str, ticket_id: int | None, max_attempts: int = 5) -> int:
+def enqueue(session: Session, kind: str, ticket_id: int | None, max_attempts: int = 5, fresh: bool = False) -> int:
     """Add a job in the caller's transaction (so it exists only if the change that needs it commits);
     returns its id. A job of the same kind already waiting for the ticket covers this one too (a
-    burst of replies is summarised once)."""
-    if ticket_id is not None:
+    burst of replies is summarised once). `fresh`: the ticket was created in this transaction, so
+    nothing can be waiting for it yet."""
+    if ticket_id is not None and not fresh:
         waiting = session.connection().execute(_WAITING, {"kind": kind, "ticket_id": ticket_id}).scalar()
         if waiting is not None:
             return waiting

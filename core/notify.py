@@ -119,8 +119,9 @@ _REQUEST_TEXT = select(Message.visible_text).where(Message.id == bindparam("mess
 
 
 def queue_acknowledgement(session: Session, settings: Settings, ticket: ThreadTicket, inbound: AnsweredMessage,
-                          requester: Recipient) -> bool:
-    """Write the acknowledgement of a new ticket to the outbox; False when it must not be sent."""
+                          requester: Recipient, request: str | None = None) -> bool:
+    """Write the acknowledgement of a new ticket to the outbox; False when it must not be sent.
+    `request`: the inbound message's visible text, when the caller has it (else it is read)."""
     if requester.undeliverable:
         return False
     if _automatic_replies_recently(session, settings, requester.email) >= settings.intake.autoreply_limit:
@@ -131,7 +132,8 @@ def queue_acknowledgement(session: Session, settings: Settings, ticket: ThreadTi
                     requester.email, extra={"ticket_id": ticket.id})
         return False
     link = create_access_link(session, settings, ticket, requester)
-    request = session.connection().execute(_REQUEST_TEXT, {"message_id": inbound.id}).scalar() or ""
+    if request is None:
+        request = session.connection().execute(_REQUEST_TEXT, {"message_id": inbound.id}).scalar() or ""
     lang = i18n.language_of(requester)
     text, html = render_parts("acknowledgement.txt", ticket=ticket, name=requester.name, link=link, lang=lang,
                               site_name=i18n.translate(lang, "Postdesk support"), excerpt=request_excerpt(request))

@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from core.db import in_transaction_memo
 from core.mail.parse import ParsedMail
 from core.models import MessageReference, RawMail, utcnow
 
@@ -15,6 +16,7 @@ MAX_REFERENCES = 100  # a References header naming more ancestors keeps the near
 _INSERT = MessageReference.__table__.insert()
 _RELEASE = (update(RawMail).where(RawMail.waiting_for == bindparam("msgid"), RawMail.state == "pending")
             .values(held_until=bindparam("now")).execution_options(synchronize_session=False))
+_ANY_HELD = select(RawMail.id).where(RawMail.waiting_for.is_not(None), RawMail.state == "pending").limit(1)
 _PENDING_PARENT = (select(RawMail.message_id).where(RawMail.message_id.in_(bindparam("ids", expanding=True)),
                                                     RawMail.state == "pending", RawMail.id != bindparam("self_id"))
                    .limit(1))
@@ -35,8 +37,15 @@ def index_references(session: Session, message_id: int, ticket_id: int, mail: Pa
 
 def release_replies_waiting_for(session: Session, msgid: str) -> None:
     """The mail these held replies answer is stored now: let the worker take them at once."""
-    if msgid:
+    if msgid and in_transaction_memo(session).get("replies_held", True):
         session.connection().execute(_RELEASE, {"msgid": msgid, "now": utcnow()})
+
+
+def look_up_held_replies(session: Session) -> None:
+    """Ask once whether any reply waits in the spool at all: when none does, storing a batch of mail
+    needs no look-up per mail (a reply is put on hold only when its batch is recorded, after)."""
+    held = session.connection().execute(_ANY_HELD).first() is not None
+    in_transaction_memo(session)["replies_held"] = held
 
 
 def parent_in_spool(session: Session, raw_id: int, mail: ParsedMail) -> str | None:

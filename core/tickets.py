@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from core import agent_mail, automatic, followers_from_mail, i18n, jobs, notify
 from core.config import Settings
-from core.db import insert_or_ignore, insert_row
+from core.db import insert_or_ignore, insert_or_ignore_id, insert_row
 from core.mail.classify import AUTO_REPLY, DELIVERY_REPORT, OUR_OWN_MAIL, Verdict
 from core.mail.parse import ParsedMail
 from core.mail.reply_text import visible_reply_text
@@ -106,8 +106,11 @@ def contact_for(session: Session, email: str, name: str = "") -> Contact:
 
 def _insert_contact(session: Session, email: str, name: str) -> None:
     """A new customer contact, unless a concurrent transaction inserted the address first."""
-    insert_or_ignore(session, Contact, ("email",), {"email": email, "name": name, "role": "customer",
-                                                    "active": True, "undeliverable": False})
+    insert_or_ignore(session, Contact, ("email",), _new_customer(email, name))
+
+
+def _new_customer(email: str, name: str) -> dict:
+    return {"email": email, "name": name, "role": "customer", "active": True, "undeliverable": False}
 
 
 _SENDER = select(Contact.id, Contact.email, Contact.name, Contact.role, Contact.undeliverable, Contact.language,
@@ -120,10 +123,12 @@ def sender_for(session: Session, email: str, name: str = "") -> Sender:
     email = email.strip().lower()
     conn = session.connection()
     row = conn.execute(_SENDER, {"email": email}).first()
-    if row is None:
-        _insert_contact(session, email, name)
-        row = conn.execute(_SENDER, {"email": email}).one()
-    return Sender(*row)
+    if row is not None:
+        return Sender(*row)
+    new_id = insert_or_ignore_id(session, Contact, ("email",), _new_customer(email, name))
+    if new_id is not None:  # as inserted: no need to read it back
+        return Sender(new_id, email, name, "customer", False, None, None)
+    return Sender(*conn.execute(_SENDER, {"email": email}).one())  # a concurrent transaction was first
 
 
 def remember_language(session: Session, sender: Sender, language: str) -> Sender:
@@ -214,10 +219,10 @@ def receive_mail(session: Session, settings: Settings, raw: SpooledMail, mail: P
         _touch(session, ticket)
         agent_mail.notify_watchers(session, settings, ticket, sender, visible, automatic=bool(reason))
     if created or not reason:
-        jobs.enqueue(session, "triage", ticket.id)  # a thread summary follows every human reply
+        jobs.enqueue(session, "triage", ticket.id, fresh=created)  # a thread summary follows every human reply
     acknowledged = False
     if created and not reason and sender.email != UNKNOWN_SENDER and not auth.failed:
-        acknowledged = notify.queue_acknowledgement(session, settings, ticket, message, sender)
+        acknowledged = notify.queue_acknowledgement(session, settings, ticket, message, sender, request=visible)
     log.info("mail %s stored on ticket %s (%s)%s", mail.message_id or "-", ticket.id, route.matched_by,
              f", automatic: {reason}" if reason else "",
              extra={"ticket_id": ticket.id, "message_id": mail.message_id, "raw_mail_id": raw.id, "door": raw.door})

@@ -21,9 +21,10 @@ from core.db import is_postgresql
 from core.errors import SenderError
 from core.mail.parse import ParsedMail, parse_mail
 from core.quarantine import UNVERIFIED
-from core.reference_graph import hold_deadline
 from core.sender_auth import NO_VERDICT, AuthVerdict
-from core.tickets import Received, add_senders, receive_mail
+from core.reference_graph import hold_deadline, look_up_held_replies
+from core.tickets import Received, add_senders, receive_mail, sender_address
+from core.workspace.spam import look_up_blocked
 from ingest import spool
 from ingest.sender_check import verdict_for
 from ingest.spool import Pending, Settled
@@ -110,6 +111,9 @@ def _process_batch(session: Session, settings: Settings, items: list[_Parsed]) -
                 add_senders(own, [(item.row, item.mail) for item in items if item.mail is not None])
         except Exception:  # a sender that cannot be stored fails its own mail below, never the batch
             log.warning("creating a batch's new senders first failed; they come mail by mail", exc_info=True)
+    # Asked once for the batch, not once per mail.
+    look_up_blocked(session, [sender_address(item.row, item.mail) for item in items if item.mail is not None])
+    look_up_held_replies(session)
     try:
         with session.begin_nested():
             settled = [_store(session, settings, item) for item in items]

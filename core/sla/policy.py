@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.config import ConfigError, Settings, SlaSettings, _build_section, validate_sla
+from core.db import in_transaction_memo
 from core.models import Contact, SlaPolicy, utcnow
 from core.sla.calendar import BusinessCalendar, make_calendar
 
@@ -56,7 +57,10 @@ def _holidays(country: str, subdivision: str) -> Container[date]:
 
 def current_policy(session: Session, settings: Settings) -> SlaSettings:
     """[sla] as configured, with the admin's saved changes on top (a stale saved key is ignored)."""
-    row = session.scalar(_SAVED)
+    memo = in_transaction_memo(session)
+    if "sla_policy" not in memo:  # asked with every new ticket; a batch of mails is one transaction
+        memo["sla_policy"] = session.connection().execute(_SAVED).scalar()
+    row = memo["sla_policy"]
     return _merged(settings.sla, row) if row else settings.sla
 
 
@@ -92,5 +96,6 @@ def save_policy(session: Session, settings: Settings, admin: Contact, values: di
         session.add(SlaPolicy(id=1, data=data, updated_by_id=admin.id))
     else:
         row.data, row.updated_at, row.updated_by_id = data, utcnow(), admin.id
+    in_transaction_memo(session)["sla_policy"] = data
     log.info("service levels changed by %s", admin.id)
     return policy

@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from core.db import insert_or_ignore
+from core.db import in_transaction_memo, insert_or_ignore
 from core.errors import SenderError
 from core.models import BlockedSender, Contact, Event, RawMail, Ticket, utcnow
 
@@ -24,12 +24,27 @@ class SpamRefused(SenderError):
 
 
 _BLOCKED = select(BlockedSender.email).where(BlockedSender.email == bindparam("email"))
+_BLOCKED_AMONG = select(BlockedSender.email).where(BlockedSender.email.in_(bindparam("emails", expanding=True)))
+
+
+def look_up_blocked(session: Session, addresses: list[str]) -> None:
+    """Ask once which of these addresses are blocked, for the rest of the transaction (intake asks
+    for a whole batch of mail before storing it; blocking happens in other transactions)."""
+    wanted = sorted({a.strip().lower() for a in addresses if a.strip()})
+    if not wanted:
+        return
+    blocked = set(session.connection().execute(_BLOCKED_AMONG, {"emails": wanted}).scalars())
+    in_transaction_memo(session)["blocked_senders"] = (frozenset(wanted), blocked)
 
 
 def refuse_blocked_sender(session: Session, address: str) -> None:
     """Raise BlockedSenderMail when the address is blocked (intake calls this before anything is stored)."""
     address = address.strip().lower()
-    if address and session.connection().execute(_BLOCKED, {"email": address}).first() is not None:
+    if not address:
+        return
+    asked, blocked = in_transaction_memo(session).get("blocked_senders", (frozenset(), set()))
+    if address in blocked or address not in asked and \
+            session.connection().execute(_BLOCKED, {"email": address}).first() is not None:
         raise BlockedSenderMail(f"{SPAM_ERROR}{address}")
 
 
