@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.sqlite_writers import QueuedWriterConnection
@@ -130,12 +131,58 @@ def insert_row(session: Session, model: type, values: dict[str, Any]) -> int:
     """INSERT one row (column defaults apply) on the session's connection; returns its id.
     Bypasses the unit of work: nothing is flushed, and no ORM object is created."""
     _flush_new(session)
-    key = ("returning", model)
-    stmt = _PREBUILT.get(key)
-    if stmt is None:
+    conn = session.connection()
+    key = ("insert", conn.dialect.name, model, frozenset(values))
+    insert = _PREBUILT.get(key)
+    if insert is None:
+        insert = _PREBUILT[key] = _DriverInsert(conn.dialect, model, values.keys())
+    return insert.run(conn, values)
+
+
+class _DriverInsert:
+    """An INSERT … RETURNING id compiled once per dialect and set of columns, run on the driver's own
+    cursor. Intake writes four to six rows per mail; SQLAlchemy's execution of a compiled statement
+    (parameter construction, the execution context, the result object) cost several times what the
+    driver did (py-spy: insert_row was a fifth of the worker's store time). The SQL, the column
+    defaults and the type conversions are SQLAlchemy's own, taken from the compiled statement;
+    errors are raised as SQLAlchemy's (IntegrityError and the rest), as before."""
+
+    def __init__(self, dialect, model: type, keys) -> None:
         table = model.__table__
-        stmt = _PREBUILT[key] = table.insert().returning(table.c.id)
-    return session.connection().execute(stmt, values).scalar_one()
+        compiled = table.insert().returning(table.c.id).compile(dialect=dialect, column_keys=list(keys))
+        self.sql = str(compiled)
+        self.positional = compiled.positiontup  # qmark (SQLite); None for named (psycopg)
+        names = list(self.positional or compiled.binds)
+        self.names = names
+        self.processors = {n: p for n, p in compiled._bind_processors.items() if n in names}
+        given = set(keys)
+        self.defaults: dict[str, Any] = {}
+        for column in table.columns:
+            default = column.default
+            if column.key in given or column.key not in names or default is None:
+                continue
+            self.defaults[column.key] = default.arg  # a callable default is wrapped to take a context
+        self.callables = {k for k in self.defaults if table.c[k].default.is_callable}
+        self.dbapi_error = dialect.loaded_dbapi.Error
+
+    def run(self, conn: Connection, values: dict[str, Any]) -> int:
+        params = {}
+        for name in self.names:
+            if name in values:
+                value = values[name]
+            else:
+                value = self.defaults[name](None) if name in self.callables else self.defaults[name]
+            processor = self.processors.get(name)
+            params[name] = processor(value) if processor is not None else value
+        args = tuple(params[n] for n in self.positional) if self.positional else params
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(self.sql, args)
+            return cursor.fetchone()[0]
+        except self.dbapi_error as exc:
+            raise DBAPIError.instance(self.sql, args, exc, self.dbapi_error) from exc
+        finally:
+            cursor.close()
 
 
 def insert_or_ignore(session: Session, model: type, unique: tuple[str, ...], values: dict[str, Any]) -> bool:
