@@ -18,10 +18,16 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import threading
 import time
 
 WAIT_SECONDS = 30.0  # as busy_timeout: then "database is locked", as SQLite would say
 _FIRST_NAP, _LONGEST_NAP = 0.0002, 0.002
+# A thread that just held the lock for long lets the others in before it takes it again: waiters
+# look every _LONGEST_NAP at most, and a worker storing batch after batch took the lock back within
+# microseconds, so the door's mover and outbox delivery waited seconds for a turn.
+_LONG_HOLD, _GRACE = 0.02, 0.003
+_recent = threading.local()
 
 
 def lock_path(database: str) -> str:
@@ -38,11 +44,15 @@ class QueuedWriterConnection(sqlite3.Connection):
         self._turn_fd: int | None = None
         self._turn_path = lock_path(os.fspath(database))
         self._holding = False
+        self._taken_at = 0.0
 
     def take_write_turn(self, wait_seconds: float = WAIT_SECONDS) -> None:
         """Wait until no other queued writer is in a write transaction, then hold the turn."""
         if self._holding:
             return
+        since = time.monotonic() - getattr(_recent, "released_at", float("-inf"))
+        if getattr(_recent, "held", 0.0) > _LONG_HOLD and since < _GRACE:
+            time.sleep(_GRACE - since)
         if self._turn_fd is None:
             self._turn_fd = os.open(self._turn_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         deadline = time.monotonic() + wait_seconds
@@ -58,11 +68,14 @@ class QueuedWriterConnection(sqlite3.Connection):
                 time.sleep(nap)
                 nap = min(nap * 2, _LONGEST_NAP)
         self._holding = True
+        self._taken_at = time.monotonic()
 
     def give_back_turn(self) -> None:
         if self._holding and self._turn_fd is not None:
             self._holding = False
             fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
+            _recent.released_at = time.monotonic()
+            _recent.held = _recent.released_at - self._taken_at
 
     def commit(self) -> None:
         try:
