@@ -143,17 +143,19 @@ _PENDING_COLUMNS = (RawMail.id, RawMail.door, RawMail.envelope_from, RawMail.env
 # Oldest first, skipping replies held for their original until it is stored or their wait ends:
 # held rows are never claimed only to be put back, so they cannot crowd out the mail they wait for.
 _OLDEST_PENDING = (select(*_PENDING_COLUMNS)
-                   .where(RawMail.state == "pending",
+                   .where(RawMail.state == "pending", RawMail.id > bindparam("after"),
                           or_(RawMail.held_until.is_(None), RawMail.held_until <= bindparam("now")))
                    .order_by(RawMail.id).limit(bindparam("limit")))
 _STILL_PENDING = select(RawMail.id).where(RawMail.id.in_(bindparam("ids", expanding=True)),
                                           RawMail.state == "pending")
 
 
-def claim(session: Session, limit: int) -> list[Pending]:
-    """Pending mails, oldest first, locked for this transaction (skipped by other workers on PostgreSQL;
-    on SQLite the write lock taken at BEGIN IMMEDIATE already serialises workers)."""
-    rows = session.connection().execute(skip_locked(session, _OLDEST_PENDING), {"limit": limit, "now": utcnow()})
+def claim(session: Session, limit: int, after: int = 0) -> list[Pending]:
+    """Pending mails, oldest first (past raw_mail id `after`), locked for this transaction (skipped by
+    other workers on PostgreSQL; on SQLite the write lock taken at BEGIN IMMEDIATE already serialises
+    workers)."""
+    rows = session.connection().execute(skip_locked(session, _OLDEST_PENDING),
+                                        {"limit": limit, "now": utcnow(), "after": after})
     return [Pending(*row) for row in rows]
 
 

@@ -27,6 +27,7 @@ from core.tickets import Received, add_senders, receive_mail, sender_address
 from core.workspace.spam import look_up_blocked
 from ingest import spool
 from ingest.sender_check import verdict_for
+from ingest.parse_pool import ParsePool
 from ingest.spool import Pending, Settled
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,11 @@ def _parse(row: Pending, settings: Settings) -> _Parsed:
 
 
 def drain(sessions: sessionmaker[Session], settings: Settings, batch: int = 50,
-          max_batches: int | None = None) -> list[Outcome]:
-    """Process pending mails in batches (one commit each) until none is left."""
+          max_batches: int | None = None, parser: ParsePool | None = None) -> list[Outcome]:
+    """Process pending mails in batches (one commit each) until none is left. With a `parser`
+    (SQLite), the next batch is parsed in its helper process while this one is stored."""
+    if parser is not None and not is_postgresql(sessions.kw["bind"]):
+        return _drain_pipelined(sessions, settings, batch, max_batches, parser)
     outcomes: list[Outcome] = []
     done_batches = 0
     while max_batches is None or done_batches < max_batches:
@@ -82,6 +86,37 @@ def drain(sessions: sessionmaker[Session], settings: Settings, batch: int = 50,
         if len(results) < batch:
             break  # the spool is drained: a mail stored meanwhile wakes the caller again
     return outcomes
+
+
+def _drain_pipelined(sessions: sessionmaker[Session], settings: Settings, size: int, max_batches: int | None,
+                     parser: ParsePool) -> list[Outcome]:
+    """As drain, with each batch parsed by the helper while the batch before it is stored. A batch
+    claimed ahead stays pending in the spool until stored: if the drain stops first, the next
+    drain claims it again."""
+    outcomes: list[Outcome] = []
+    rows = _claim(sessions, size)
+    future = parser.submit(rows) if rows else None
+    done_batches = 0
+    while future is not None and (max_batches is None or done_batches < max_batches):
+        parsed = parser.results(future, rows, lambda row: _parse(row, settings))
+        ahead = _claim(sessions, size, after=rows[-1].id) if len(rows) == size else []
+        future = parser.submit(ahead) if ahead else None
+        with sessions() as session, session.begin():
+            alive = spool.still_pending(session, [row.id for row in rows])
+            results = _process_batch(session, settings, [p for p in parsed if p.row.id in alive])
+        outcomes.extend(results)
+        done_batches += 1
+        if results and all(r.error and not r.quarantined for r in results):
+            break  # every mail failed for a reason of ours: let the scheduler try later
+        rows = ahead
+    if future is not None:
+        future.cancel()
+    return outcomes
+
+
+def _claim(sessions: sessionmaker[Session], size: int, after: int = 0) -> list[Pending]:
+    with sessions() as session, session.begin():
+        return spool.claim(session, size, after)
 
 
 def _drain_batch(sessions: sessionmaker[Session], settings: Settings, size: int) -> list[Outcome]:

@@ -7,7 +7,7 @@ import logging
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import uvicorn
@@ -15,12 +15,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from core import jobs
 from core.ai.triage import make_triage_handler
+from core.db import is_postgresql
 from core.log_limits import OncePer
 from core.outbound import deliver_due
 from core.queries import fold_status_tally
 from core.sla.scheduler import run_service_levels
 from ingest import worker
 from ingest.imap import mailbox_pollers
+from ingest.parse_pool import ParsePool
 from ingest.smtp import SupportInbox, start_smtp_server
 from portal.app import create_app
 from postdesk.bootstrap import Postdesk
@@ -39,8 +41,10 @@ class IntakeLoop:
     mail pours in (bench/ingest.py: 5.7 instead of 7.8 ms of CPU per mail with 0.02 s)."""
 
     def __init__(self, desk: Postdesk, after_drain: Callable[[], None], interval: float = 1.0,
-                 gather: float = 0.1) -> None:
+                 gather: float = 0.1, parse_in_helper: bool = False) -> None:
         self.desk = desk
+        # On SQLite a helper process parses the next batch while this one is stored (ingest.parse_pool).
+        self.parser = ParsePool(desk.settings) if parse_in_helper and not is_postgresql(desk.engine) else None
         self.after_drain = after_drain
         self.interval = interval
         self.gather = gather
@@ -69,6 +73,8 @@ class IntakeLoop:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=30)
+        if self.parser is not None:
+            self.parser.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -77,7 +83,7 @@ class IntakeLoop:
             self._wake.clear()
             self._draining = True  # a long backlog drain counts as busy throughout
             try:
-                if worker.drain(self.desk.sessions, self.desk.settings):
+                if worker.drain(self.desk.sessions, self.desk.settings, parser=self.parser):
                     self._last_work = time.monotonic()
                     self.after_drain()
             except Exception:  # the loop must survive a database outage
@@ -88,24 +94,42 @@ class IntakeLoop:
 
 class Throttled:
     """Calls `action` at most once per `seconds`; calls in between are dropped (the periodic
-    run catches up with them)."""
+    run catches up with them) or, with `trailing`, made once when the period ends: the last
+    nudge of a burst is never lost (intake's last drain would otherwise wait for the 2 s tick
+    of outbox delivery)."""
 
-    def __init__(self, action: Callable[[], None], seconds: float) -> None:
+    def __init__(self, action: Callable[[], None], seconds: float, trailing: bool = False) -> None:
         self.action = action
         self.seconds = seconds
+        self.trailing = trailing
         self._last = float("-inf")
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
 
     def __call__(self) -> None:
         now = time.monotonic()
-        if now - self._last >= self.seconds:
-            self._last = now
+        with self._lock:
+            due = now - self._last >= self.seconds
+            if due:
+                self._last = now
+            elif self.trailing and self._timer is None:
+                self._timer = threading.Timer(self._last + self.seconds - now, self._trail)
+                self._timer.daemon = True
+                self._timer.start()
+        if due:
             self.action()
 
+    def _trail(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._last = time.monotonic()
+        self.action()
 
-def run_soon(scheduler: BackgroundScheduler, job_id: str) -> None:
-    """Bring a periodic job forward (it runs every few seconds anyway)."""
+
+def run_soon(scheduler: BackgroundScheduler, job_id: str, seconds: float = 0.0) -> None:
+    """Bring a periodic job forward (it runs every few seconds anyway), to now or `seconds` from now."""
     try:
-        scheduler.modify_job(job_id, next_run_time=datetime.now(timezone.utc))
+        scheduler.modify_job(job_id, next_run_time=datetime.now(timezone.utc) + timedelta(seconds=max(0.0, seconds)))
     except Exception:  # the scheduler is shutting down; the job's next run will do
         pass
 
@@ -115,15 +139,19 @@ class OutboxDelivery:
     coming in it waits, at most `max_wait` seconds between runs, so SQLite's write lock (taken by
     each sent mail's record) and the CPU go to accepting mail first."""
 
-    def __init__(self, desk: Postdesk, intake_has_work: Callable[[], bool], max_wait: float = 1.0) -> None:
+    def __init__(self, desk: Postdesk, intake_has_work: Callable[[], bool], max_wait: float = 1.0,
+                 run_in: Callable[[float], None] = lambda seconds: None) -> None:
         self.desk = desk
         self.intake_has_work = intake_has_work
         self.max_wait = max_wait
+        self.run_in = run_in  # asks for a run that many seconds from now
         self._last_run = float("-inf")
 
     def __call__(self) -> None:
         now = time.monotonic()
         if self.intake_has_work() and now - self._last_run < self.max_wait:
+            # Not later than max_wait, though: the periodic tick may be seconds away.
+            self.run_in(self._last_run + self.max_wait - now)
             return
         self._last_run = now
         deliver_due(self.desk.sessions, self.desk.settings)
@@ -139,8 +167,9 @@ def start_scheduler(desk: Postdesk, intake_busy: Callable[[], bool] = lambda: Fa
     # While a run is still busy (a slow provider) every tick warns "skipped: maximum number of running
     # instances reached": once a minute says as much.
     logging.getLogger("apscheduler.scheduler").addFilter(OncePer(60, contains="maximum number of running"))
-    scheduler.add_job(OutboxDelivery(desk, intake_has_work), "interval", seconds=2, id="deliver-outbox",
-                      max_instances=1, coalesce=True)
+    delivery = OutboxDelivery(desk, intake_has_work, run_in=lambda seconds: run_soon(scheduler, "deliver-outbox",
+                                                                                      seconds))
+    scheduler.add_job(delivery, "interval", seconds=2, id="deliver-outbox", max_instances=1, coalesce=True)
     scheduler.add_job(fold_status_tally, "interval", seconds=60, id="fold-status-tally",
                       args=[desk.engine], max_instances=1, coalesce=True)
     scheduler.add_job(ServiceLevels(desk, scheduler), "interval", seconds=30, id="service-levels",
@@ -184,9 +213,9 @@ async def serve(desk: Postdesk, only: set[str], worker_argv: list[str] | None = 
     # behind a busy worker thread otherwise waits out the switch interval (5 ms by default), and
     # one connection sends its next mail only after the last reply. 0.2 ms: 136 mails/s over
     # one connection in bench/ingest.py against 112 with 1 ms.
-    # A process without the SMTP door (the worker child) keeps the default: nothing there waits on a reply.
-    if "smtp" in only:
-        sys.setswitchinterval(0.0002)
+    # In the worker child the same holds for outbox delivery: each step of its SMTP conversation
+    # waits for the GIL that intake holds (with 5 ms, the acknowledgements trailed intake by 2 s).
+    sys.setswitchinterval(0.0002)
     cfg = desk.settings
     intake = scheduler = smtp_server = smtp_handler = child = watcher = None
     if parent_pid is not None:
@@ -200,7 +229,9 @@ async def serve(desk: Postdesk, only: set[str], worker_argv: list[str] | None = 
     if "worker" in only:
         # Acknowledgements go out right after the mails they answer, but while mail pours in the
         # outbox is sent in batches (at most every half second) rather than after every drain.
-        intake = IntakeLoop(desk, after_drain=Throttled(lambda: run_soon(scheduler, "deliver-outbox"), 0.5))
+        intake = IntakeLoop(desk, after_drain=Throttled(lambda: run_soon(scheduler, "deliver-outbox"), 0.5,
+                                                        trailing=True),
+                            parse_in_helper=True)
         scheduler = start_scheduler(desk, intake_busy=intake.busy, intake_has_work=intake.has_work)
         intake.start()
         if wake_fd is not None:

@@ -2,6 +2,10 @@
 but never longer than its limit, and the intake loop nudges delivery at most so often."""
 from __future__ import annotations
 
+import time
+
+import pytest
+
 import postdesk.runtime as runtime
 from postdesk.runtime import OutboxDelivery, Throttled
 
@@ -12,8 +16,9 @@ def test_delivery_runs_at_once_when_intake_is_idle_and_waits_at_most_max_wait_wh
     monkeypatch.setattr(runtime.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(runtime, "deliver_due", lambda sessions, settings: runs.append(clock[0]))
     busy = [False]
+    asked: list[float] = []
     job = OutboxDelivery(desk=type("Desk", (), {"sessions": None, "settings": None})(),
-                         intake_has_work=lambda: busy[0], max_wait=5.0)
+                         intake_has_work=lambda: busy[0], max_wait=5.0, run_in=asked.append)
 
     job()
     assert runs == [100.0]          # idle intake: deliver now
@@ -22,6 +27,7 @@ def test_delivery_runs_at_once_when_intake_is_idle_and_waits_at_most_max_wait_wh
         clock[0] = t
         job()
     assert runs == [100.0]          # mail keeps coming: wait
+    assert asked == pytest.approx([4.0, 2.0, 0.1])  # and ask for a run when the wait is over
     clock[0] = 105.0
     job()
     assert runs == [100.0, 105.0]   # but never longer than max_wait
@@ -40,3 +46,17 @@ def test_throttled_calls_at_most_once_per_period(monkeypatch):
         clock[0] = t
         nudge()
     assert calls == [0.0, 0.5, 1.2]
+
+
+def test_throttled_with_trailing_makes_the_last_dropped_call_when_the_period_ends():
+    calls: list[float] = []
+    nudge = Throttled(lambda: calls.append(time.monotonic()), 0.2, trailing=True)
+    start = time.monotonic()
+    for _ in range(5):  # one call now, four dropped: one of them is made when the period ends
+        nudge()
+    assert len(calls) == 1
+    deadline = start + 5
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # and no more than one
+    assert len(calls) == 2 and calls[1] - calls[0] >= 0.19
