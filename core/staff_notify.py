@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from core import i18n, notify
 from core.config import Settings
-from core.db import insert_row
+from core.db import in_transaction_memo, insert_row
 from core.mail import tokens
 from core.mail.compose import OutgoingMail, build_mail, mailable
 from core.mail.text_html import text_to_html
@@ -179,7 +179,12 @@ def who_watches(session: Session, ticket: Ticket) -> list[Contact]:
         assignee = session.get(Contact, ticket.assignee_id)
         return [assignee] if assignee is not None and assignee.active else []
     skilled = list(session.scalars(_SKILLED, {"ticket_id": ticket.id}).unique())
-    return skilled or list(session.scalars(_ADMINS))
+    if skilled:
+        return skilled
+    memo = in_transaction_memo(session)  # a batch of replies to unassigned tickets asks for them once
+    if "admins" not in memo:
+        memo["admins"] = list(session.scalars(_ADMINS))
+    return list(memo["admins"])
 
 
 def customer_replied(session: Session, settings: Settings, ticket: Ticket, customer: StaffMember | Contact,
