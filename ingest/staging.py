@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS staged (
 _COLUMNS = "id, door, envelope_from, envelope_to, raw, peer_ip, helo, received_at"
 BATCH = 200  # mails moved per transaction
 _RETRY_FIRST, _RETRY_LONGEST = 0.5, 30.0  # seconds between attempts while the database refuses the move
+_RETRY_REFUSED = 60.0  # seconds before a mail the database refused alone is tried again
 
 
 __all__ = ["StagingSpool", "Staged", "move_left_over", "staging_for", "staging_path"]
@@ -67,6 +69,8 @@ class StagingSpool:
         self._staged = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._skip_below = 0  # staged ids up to this include some refused alone: tried again later
+        self._skipped_at = 0.0
 
     def put(self, raw: bytes, door: str, envelope_from: str = "", envelope_to: tuple[str, ...] = (),
             peer_ip: str = "", helo: str = "") -> Staged:
@@ -97,6 +101,7 @@ class StagingSpool:
         self._staged.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._skip_below = 0
         try:
             self.move_all()
         except Exception:  # the database is down: the mails wait in the staging file
@@ -115,21 +120,49 @@ class StagingSpool:
                 return moved
 
     def move_batch(self) -> int:
-        """Copy up to BATCH staged mails into raw_mail in one transaction, then forget them here."""
-        rows = self._reader.execute(f"SELECT {_COLUMNS} FROM staged ORDER BY id LIMIT ?", (BATCH,)).fetchall()
+        """Copy up to BATCH staged mails into raw_mail in one transaction, then forget them here.
+        Should the batch fail, its mails are moved one by one: a mail the database refuses while it
+        takes the others stays staged (logged, tried again a minute later and at shutdown) instead of
+        holding up every mail behind it; when none goes in, the database is at fault and the error is
+        raised."""
+        rows = self._reader.execute(f"SELECT {_COLUMNS} FROM staged WHERE id > ? ORDER BY id LIMIT ?",
+                                    (self._skip_below, BATCH)).fetchall()
         if not rows:
             return 0
+        try:
+            self._move(rows)
+        except Exception:
+            if len(rows) == 1:
+                raise
+            self._move_one_by_one(rows)
+        return len(rows)
+
+    def _move(self, rows: list[tuple]) -> None:
         with self.sessions() as session, session.begin():
             results = spool.put_many(session, [
                 spool.Incoming(raw=raw, door=door, envelope_from=env_from, envelope_to=env_to, peer_ip=peer_ip,
                                helo=helo, received_at=datetime.fromisoformat(received))
                 for _id, door, env_from, env_to, raw, peer_ip, helo, received in rows])
         spool.count_spooled(results)
-        last = rows[-1][0]
-        self._reader.execute("DELETE FROM staged WHERE id <= ?", (last,))
+        self._reader.execute(f"DELETE FROM staged WHERE id IN ({','.join('?' * len(rows))})", [r[0] for r in rows])
         if any(not r.duplicate for r in results):
             self.on_moved()
-        return len(rows)
+
+    def _move_one_by_one(self, rows: list[tuple]) -> None:
+        refused = []
+        for row in rows:
+            try:
+                self._move([row])
+            except Exception as exc:
+                refused.append((row[0], exc))
+        if len(refused) == len(rows):
+            raise refused[0][1]
+        for staged_id, exc in refused:
+            log.error("staged mail %s was refused by the database while others went in; it stays in %s and is "
+                      "tried again at the next start: %s", staged_id, self.path, exc)
+        # Past the refused ones: they no longer hold up the mail behind them.
+        self._skip_below = max(self._skip_below, rows[-1][0])
+        self._skipped_at = time.monotonic()
 
     def _run(self) -> None:
         pause = _RETRY_FIRST
@@ -138,6 +171,8 @@ class StagingSpool:
             self._staged.clear()
             if self._stop.is_set():
                 return
+            if self._skip_below and time.monotonic() - self._skipped_at > _RETRY_REFUSED:
+                self._skip_below = 0  # the refused mails once more
             try:
                 self.move_all()
                 pause = _RETRY_FIRST

@@ -127,3 +127,24 @@ def test_backup_takes_the_staged_mails_into_the_database_first(desk, tmp_path):
     with sqlite3.connect(target) as conn:
         assert conn.execute("SELECT count(*) FROM raw_mail WHERE message_id = 'staged-3@example.org'").fetchone()[0] == 1
     assert staged_count(url) == 0
+
+
+def test_a_mail_the_database_refuses_does_not_hold_up_the_mail_behind_it(desk):
+    """One staged mail that raw_mail refuses (a fault of that mail alone) stays staged and is logged;
+    the mails around it are stored."""
+    url = _sqlite_only(desk)
+    with desk.engine.begin() as conn:
+        conn.execute(text("CREATE TRIGGER poison BEFORE INSERT ON raw_mail WHEN NEW.message_id = 'staged-2@example.org' "
+                          "BEGIN SELECT RAISE(ABORT, 'refused'); END"))
+    staging = StagingSpool(staging_path(url), desk.sessions, lambda: None)
+    for n in range(5):
+        staging.put(_mail(n), "smtp", "ann@example.org", ("support@example.test",))
+    staging.move_all()
+    with desk.sessions() as s:
+        stored = set(s.scalars(select(RawMail.message_id)))
+    assert stored == {f"staged-{n}@example.org" for n in (0, 1, 3, 4)}
+    assert staged_count(url) == 1  # kept, never dropped
+    with desk.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER poison"))
+    staging.close()  # tries the refused mail once more
+    assert staged_count(url) == 0 and _count(desk, RawMail) == 5
