@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -18,14 +19,16 @@ from typing import Callable
 
 from core.config import Settings
 from core.errors import SenderError
+from core.process_lifetime import die_with_parent
 
 log = logging.getLogger(__name__)
 
 _settings: Settings | None = None  # in the helper process
 
 
-def _start_helper(settings: Settings) -> None:
+def _start_helper(settings: Settings, parent_pid: int) -> None:
     global _settings
+    die_with_parent(parent_pid)  # a SIGKILLed worker leaves no helper behind
     _settings = settings
 
 
@@ -63,7 +66,7 @@ class ParsePool:
         if self._pool is None:
             # spawn, not fork: the worker has threads (scheduler, delivery) whose locks a fork would copy
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start_helper, initargs=(self.settings,))
+                                             initializer=_start_helper, initargs=(self.settings, os.getpid()))
         return self._pool
 
     def submit(self, rows: list) -> Future:

@@ -17,6 +17,7 @@ from core import jobs
 from core.ai.triage import make_triage_handler
 from core.db import is_postgresql
 from core.log_limits import OncePer
+from core.process_lifetime import die_with_parent
 from core.outbound import deliver_due
 from core.queries import fold_status_tally
 from core.sla.scheduler import run_service_levels
@@ -26,7 +27,7 @@ from ingest.parse_pool import ParsePool
 from ingest.smtp import SupportInbox, start_smtp_server
 from portal.app import create_app
 from postdesk.bootstrap import Postdesk
-from postdesk.worker_process import WorkerProcess, die_with_parent, listen_for_wakes
+from postdesk.worker_process import WorkerProcess, listen_for_wakes
 
 log = logging.getLogger(__name__)
 ROLES = ("smtp", "imap", "web", "worker")

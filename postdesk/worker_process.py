@@ -12,7 +12,6 @@ in memory: a mail is committed to the spool before its 250, and the worker claim
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import signal
@@ -24,7 +23,6 @@ import time
 from typing import Callable
 
 log = logging.getLogger(__name__)
-PR_SET_PDEATHSIG = 1
 
 
 class WorkerProcess:
@@ -96,17 +94,6 @@ def share_metrics_between_processes() -> str:
     directory = tempfile.mkdtemp(prefix="postdesk-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     return directory
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """In the worker: be killed when the process that started it dies, however it dies."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the wake pipe's end-of-file ends the worker instead
-        log.warning("PR_SET_PDEATHSIG unavailable; the worker stops when its wake pipe closes")
-    if os.getppid() != parent_pid:  # the parent died before the line above took effect
-        os._exit(1)
 
 
 def listen_for_wakes(fd: int, wake: Callable[[], None]) -> threading.Thread:

@@ -106,3 +106,17 @@ def test_sigterm_stops_the_worker_in_order_and_leaves_no_metrics_directory(db_ur
     assert not _alive(worker)
     assert "exited with" not in server.output()  # the worker was stopped, not found dead and restarted
     assert not [p for p in scratch.iterdir() if p.name.startswith("postdesk-metrics-")]
+
+
+def test_the_parse_helper_runs_on_sqlite_only_and_dies_with_the_worker(db_url, tmp_path):
+    with PostdeskProcess(tmp_path / "run", {"POSTDESK_DATABASE__URL": db_url}, only="smtp,worker") as server:
+        worker = _worker_of(server)
+        _send(server, "w4@example.org")
+        _stored(db_url, 1)  # parsed by the helper on SQLite, in the worker on PostgreSQL
+        helpers = [c for c in _children(worker) if "multiprocessing" in _cmdline(c)]
+        assert bool(helpers) == db_url.startswith("sqlite")
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(_alive(h) for h in helpers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [h for h in helpers if _alive(h)], "the parse helper outlived its SIGKILLed worker"
