@@ -69,6 +69,11 @@ class ParsePool:
                                              initializer=_start_helper, initargs=(self.settings, os.getpid()))
         return self._pool
 
+    def start(self) -> None:
+        """Start the helper now, not with the first batch: it takes a second or two to import what
+        parsing needs, and the first mails would wait for that."""
+        self.submit([])
+
     def submit(self, rows: list) -> Future:
         try:
             return self._helper().submit(_parse_in_helper, rows)

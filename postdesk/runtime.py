@@ -56,6 +56,8 @@ class IntakeLoop:
         self._draining = False
 
     def start(self) -> None:
+        if self.parser is not None:
+            self.parser.start()
         self._thread.start()
 
     def wake(self) -> None:
