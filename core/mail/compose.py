@@ -5,14 +5,11 @@ Python 3.11.7 lacks `policy.verify_generated_headers` (CVE-2024-6923), so the ch
 """
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 import secrets
 from dataclasses import dataclass, field
 from email import base64mime, quoprimime
 from email.header import Header
-from email.parser import BytesHeaderParser
 from email.utils import format_datetime, formataddr
 from urllib.parse import quote
 
@@ -184,11 +181,20 @@ def _attachment_part(att: MailAttachment) -> str:
     return _entity(headers, base64mime.body_encode(att.data, maxlinelen=76, eol="\r\n"))
 
 
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+
+
 def _verify_headers(raw: bytes, expected: list[str]) -> None:
+    """The header names a reader of these bytes finds are exactly the ones set. Read as the email
+    package reads a header block (which breaks lines at CR, LF or CRLF; a line starting with a space
+    or tab continues the header before it), without its parser: that cost a fifth of building the
+    mail."""
     head = raw.split(b"\r\n\r\n", 1)[0]
-    # Headers only: a multipart Content-Type would otherwise have the parser compile a regex for
-    # its boundary, once per mail (the boundary is random), which cost more than building the mail.
-    parsed = BytesHeaderParser(policy=email.policy.compat32).parsebytes(head + b"\r\n\r\n")
-    got = [k.lower() for k in parsed.keys()]
+    got = []
+    for line in _LINE_BREAK.split(head):
+        if line[:1] in (b" ", b"\t"):
+            continue
+        name, colon, _ = line.partition(b":")
+        got.append(name.decode("ascii", "replace").lower() if colon else f"<not a header: {line[:40]!r}>")
     if got != expected:
         raise HeaderInjection(f"generated headers {got} differ from the ones set {expected}")

@@ -4,7 +4,7 @@ import email.policy
 import pytest
 
 from core.errors import HeaderInjection
-from core.mail.compose import OutgoingMail, build_mail, header_safe, mailable
+from core.mail.compose import OutgoingMail, _verify_headers, build_mail, header_safe, mailable
 
 
 def _mail(**kw) -> OutgoingMail:
@@ -101,3 +101,22 @@ def test_attachments_ride_beside_the_alternative_body_byte_for_byte():
     assert [(f.get_filename(), f.get_content_type()) for f in files] == [
         ("bericht ü.pdf", "application/pdf"), ("a.txt", "application/octet-stream")]
     assert files[0].get_content() == data and files[1].get_content() == b"plain\n"
+
+
+@pytest.mark.parametrize("head, names", [
+    (b"Subject: a\r\n b\r\nTo: x@y", ["subject", "to"]),         # a folded value is one header
+    (b"Subject: a\nBcc: x@y", ["subject", "bcc"]),                # a lone LF starts a header, as for the parser
+    (b"Subject: a\rBcc: x@y", ["subject", "bcc"]),                # and so does a lone CR
+    (b"Subject: a\r\nno colon here", ["subject", "<not a header>"]),
+])
+def test_header_check_reads_a_header_block_as_the_email_parser_does(head, names):
+    parsed = email.message_from_bytes(head + b"\r\n\r\nbody", policy=email.policy.compat32)
+    parser_names = [k.lower() for k in parsed.keys()]
+    if "<not a header>" in names:  # the parser drops such a line (a defect); the check refuses it
+        with pytest.raises(HeaderInjection):
+            _verify_headers(head + b"\r\n\r\nbody", parser_names)
+        return
+    assert parser_names == names
+    _verify_headers(head + b"\r\n\r\nbody", names)
+    with pytest.raises(HeaderInjection):
+        _verify_headers(head + b"\r\n\r\nbody", names[:1])
