@@ -6,9 +6,10 @@ lock was freed, and meanwhile the holder may take it once more. With the SMTP do
 every mail it accepts and the worker storing batches in another process, that overshoot was most
 of the door's waiting (105 of 2,000 mails waited 85 ms on average, one 734 ms, behind batches
 that held the lock for a fraction of that). Before BEGIN IMMEDIATE a connection takes an
-exclusive `flock` on a file beside the database and keeps it until its transaction ends: the
-kernel wakes the next writer as the lock is released, across processes and threads alike (each
-connection has its own open file, and flock locks belong to the open file).
+exclusive `flock` on a file beside the database (`<db>-writers`) and keeps it until its
+transaction ends; a waiter tries again every 0.2 to 2 ms, so the next writer starts within 2 ms
+of the release, across processes and threads alike (each connection has its own open file, and
+flock locks belong to the open file).
 
 SQLite's own lock still decides: a writer that does not take the file lock (the sqlite3 shell, a
 plain engine) is waited for by busy_timeout as before.
