@@ -152,17 +152,18 @@ class _DriverInsert:
         compiled = table.insert().returning(table.c.id).compile(dialect=dialect, column_keys=list(keys))
         self.sql = str(compiled)
         self.positional = compiled.positiontup  # qmark (SQLite); None for named (psycopg)
-        names = list(self.positional or compiled.binds)
-        self.names = names
-        self.processors = {n: p for n, p in compiled._bind_processors.items() if n in names}
+        self.names = list(self.positional or compiled.binds)
+        self.processors = {n: p for n, p in compiled._bind_processors.items() if n in self.names}
         given = set(keys)
         self.defaults: dict[str, Any] = {}
+        self.callables: set[str] = set()  # defaults that are functions (wrapped to take a context)
         for column in table.columns:
             default = column.default
-            if column.key in given or column.key not in names or default is None:
+            if column.key in given or column.key not in self.names or default is None:
                 continue
-            self.defaults[column.key] = default.arg  # a callable default is wrapped to take a context
-        self.callables = {k for k in self.defaults if table.c[k].default.is_callable}
+            self.defaults[column.key] = default.arg
+            if default.is_callable:
+                self.callables.add(column.key)
         self.dbapi_error = dialect.loaded_dbapi.Error
 
     def run(self, conn: Connection, values: dict[str, Any]) -> int:

@@ -44,6 +44,6 @@ def readiness(sessions: sessionmaker[Session]) -> Readiness:
                 dead_jobs=_count(session, Job, Job.state == "dead"),
                 outbox_backlog=_count(session, Outbox, Outbox.state == "pending"),
                 spool_backlog=_count(session, RawMail, RawMail.state == "pending")
-                + staged_count(str(session.get_bind().url.render_as_string(hide_password=False))))
+                + staged_count(session.get_bind().url.render_as_string(hide_password=False)))
     except Exception as exc:  # reported to the orchestrator, not raised
         return Readiness(False, False, 0, 0, 0, 0, error=f"{type(exc).__name__}: {exc}"[:300])

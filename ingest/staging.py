@@ -85,10 +85,6 @@ class StagingSpool:
         self._staged.set()
         return staged
 
-    def waiting(self) -> int:
-        """Mails staged and not moved yet."""
-        return self._reader.execute("SELECT count(*) FROM staged").fetchone()[0]
-
     def start(self) -> None:
         """Move what an earlier run left, then keep moving in the background."""
         self._staged.set()
@@ -107,6 +103,10 @@ class StagingSpool:
         except Exception:  # the database is down: the mails wait in the staging file
             log.warning("could not move staged mails into the spool at shutdown; they wait in %s", self.path,
                         exc_info=True)
+        self.release()
+
+    def release(self) -> None:
+        """Close the staging file (without moving anything)."""
         self._writer.close()
         self._reader.close()
 
@@ -198,5 +198,4 @@ def move_left_over(database_url: str, sessions: sessionmaker[Session]) -> int:
     try:
         return staging.move_all()
     finally:
-        staging._writer.close()
-        staging._reader.close()
+        staging.release()

@@ -101,9 +101,7 @@ def _drain_pipelined(sessions: sessionmaker[Session], settings: Settings, size: 
         parsed = parser.results(future, rows, lambda row: _parse(row, settings))
         ahead = _claim(sessions, size, after=rows[-1].id) if len(rows) == size else []
         future = parser.submit(ahead) if ahead else None
-        with sessions() as session, session.begin():
-            alive = spool.still_pending(session, [row.id for row in rows])
-            results = _process_batch(session, settings, [p for p in parsed if p.row.id in alive])
+        results = _store_parsed(sessions, settings, parsed)
         outcomes.extend(results)
         done_batches += 1
         if results and all(r.error and not r.quarantined for r in results):
@@ -119,17 +117,20 @@ def _claim(sessions: sessionmaker[Session], size: int, after: int = 0) -> list[P
         return spool.claim(session, size, after)
 
 
+def _store_parsed(sessions: sessionmaker[Session], settings: Settings, parsed: list[_Parsed]) -> list[Outcome]:
+    """Store mails parsed outside the write transaction, leaving out any another worker settled meanwhile."""
+    with sessions() as session, session.begin():
+        alive = spool.still_pending(session, [p.row.id for p in parsed])
+        return _process_batch(session, settings, [p for p in parsed if p.row.id in alive])
+
+
 def _drain_batch(sessions: sessionmaker[Session], settings: Settings, size: int) -> list[Outcome]:
     if is_postgresql(sessions.kw["bind"]):
         # Row locks (SKIP LOCKED) keep other workers off this batch while it is parsed and stored.
         with sessions() as session, session.begin():
             return _process_batch(session, settings, [_parse(row, settings) for row in spool.claim(session, size)])
-    with sessions() as session, session.begin():
-        rows = spool.claim(session, size)
-    parsed = [_parse(row, settings) for row in rows]  # outside the write lock
-    with sessions() as session, session.begin():
-        alive = spool.still_pending(session, [row.id for row in rows])
-        return _process_batch(session, settings, [p for p in parsed if p.row.id in alive])
+    parsed = [_parse(row, settings) for row in _claim(sessions, size)]  # outside the write lock
+    return _store_parsed(sessions, settings, parsed)
 
 
 def _process_batch(session: Session, settings: Settings, items: list[_Parsed]) -> list[Outcome]:

@@ -119,8 +119,7 @@ def test_backup_takes_the_staged_mails_into_the_database_first(desk, tmp_path):
     url = _sqlite_only(desk)
     staging = StagingSpool(staging_path(url), desk.sessions, lambda: None)
     staging.put(_mail(3), "smtp", "ann@example.org", ("support@example.test",))
-    staging._writer.close()
-    staging._reader.close()
+    staging.release()
     target = tmp_path / "backup.db"
     result = run_postdesk(["backup", str(target)], tmp_path, {"POSTDESK_DATABASE__URL": url})
     assert result.returncode == 0, result.stderr.decode()
