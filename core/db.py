@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections import namedtuple
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -139,17 +140,36 @@ def insert_row(session: Session, model: type, values: dict[str, Any]) -> int:
     return insert.run(conn, values)
 
 
+def insert_rows(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    """INSERT several rows with the same columns in one executemany (column defaults apply), as insert_row."""
+    if not rows:
+        return
+    _flush_new(session)
+    conn = session.connection()
+    key = ("insert-many", conn.dialect.name, model, frozenset(rows[0]))
+    insert = _PREBUILT.get(key)
+    if insert is None:
+        insert = _PREBUILT[key] = _DriverInsert(conn.dialect, model, rows[0].keys(), returning=False)
+    insert.run_many(conn, rows)
+
+
+def _wrapped(sql: str, args: Any, exc: Exception, dbapi_error: type) -> DBAPIError:
+    return DBAPIError.instance(sql, args, exc, dbapi_error)
+
+
 class _DriverInsert:
-    """An INSERT … RETURNING id compiled once per dialect and set of columns, run on the driver's own
+    """An INSERT (… RETURNING id) compiled once per dialect and set of columns, run on the driver's own
     cursor. Intake writes four to six rows per mail; SQLAlchemy's execution of a compiled statement
     (parameter construction, the execution context, the result object) cost several times what the
     driver did (py-spy: insert_row was a fifth of the worker's store time). The SQL, the column
     defaults and the type conversions are SQLAlchemy's own, taken from the compiled statement;
     errors are raised as SQLAlchemy's (IntegrityError and the rest), as before."""
 
-    def __init__(self, dialect, model: type, keys) -> None:
+    def __init__(self, dialect, model: type, keys, returning: bool = True, stmt=None) -> None:
         table = model.__table__
-        compiled = table.insert().returning(table.c.id).compile(dialect=dialect, column_keys=list(keys))
+        if stmt is None:
+            stmt = table.insert().returning(table.c.id) if returning else table.insert()
+        compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
         self.sql = str(compiled)
         self.positional = compiled.positiontup  # qmark (SQLite); None for named (psycopg)
         self.names = list(self.positional or compiled.binds)
@@ -166,7 +186,7 @@ class _DriverInsert:
                 self.callables.add(column.key)
         self.dbapi_error = dialect.loaded_dbapi.Error
 
-    def run(self, conn: Connection, values: dict[str, Any]) -> int:
+    def _args(self, values: dict[str, Any]) -> Any:
         params = {}
         for name in self.names:
             if name in values:
@@ -175,15 +195,127 @@ class _DriverInsert:
                 value = self.defaults[name](None) if name in self.callables else self.defaults[name]
             processor = self.processors.get(name)
             params[name] = processor(value) if processor is not None else value
+        return tuple(params[n] for n in self.positional) if self.positional else params
+
+    def run(self, conn: Connection, values: dict[str, Any]) -> Any:
+        """The returned column of the row inserted (None when an insert-or-ignore inserted none)."""
+        args = self._args(values)
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(self.sql, args)
+            row = cursor.fetchone()
+            return row[0] if row is not None else None
+        except self.dbapi_error as exc:
+            raise _wrapped(self.sql, args, exc, self.dbapi_error) from exc
+        finally:
+            cursor.close()
+
+    def run_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        args = [self._args(values) for values in rows]
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.executemany(self.sql, args)
+        except self.dbapi_error as exc:
+            raise _wrapped(self.sql, args, exc, self.dbapi_error) from exc
+        finally:
+            cursor.close()
+
+
+def fetch_all(db: Session | Connection, stmt, params: dict[str, Any] | None = None) -> list:
+    """The rows of a prebuilt statement (SELECT, or a write with RETURNING) as named tuples, run on the
+    driver's cursor like insert_row. Like Connection.execute it does not flush the session."""
+    return _run_prebuilt(db, stmt, params or {}).rows
+
+
+def fetch_first(db: Session | Connection, stmt, params: dict[str, Any] | None = None):
+    """The first row of a prebuilt statement, or None (see fetch_all)."""
+    found = _run_prebuilt(db, stmt, params or {}).rows
+    return found[0] if found else None
+
+
+def fetch_scalar(db: Session | Connection, stmt, params: dict[str, Any] | None = None) -> Any:
+    """The first column of the first row of a prebuilt statement, or None (see fetch_all)."""
+    found = _run_prebuilt(db, stmt, params or {}).rows
+    return found[0][0] if found else None
+
+
+def execute_prebuilt(db: Session | Connection, stmt, params: dict[str, Any] | None = None) -> int:
+    """Run a prebuilt UPDATE or DELETE without RETURNING; the number of rows it matched."""
+    return _run_prebuilt(db, stmt, params or {}).rowcount
+
+
+class _Ran:
+    __slots__ = ("rows", "rowcount")
+
+    def __init__(self, rows: list, rowcount: int) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+
+
+def _run_prebuilt(db: Session | Connection, stmt, params: dict[str, Any]) -> _Ran:
+    conn = db.connection() if isinstance(db, Session) else db
+    key = ("query", conn.dialect.name, id(stmt))
+    entry = _PREBUILT.get(key)
+    if entry is None or entry[0] is not stmt:  # the statement is kept in the entry: its id stays its own
+        entry = _PREBUILT[key] = (stmt, _DriverQuery.build(conn.dialect, stmt))
+    query = entry[1]
+    if query is None:  # a statement the driver path does not take (an expanding IN list): SQLAlchemy runs it
+        result = conn.execute(stmt, params)
+        return _Ran(result.all(), -1) if result.returns_rows else _Ran([], result.rowcount)
+    return query.run(conn, params)
+
+
+class _DriverQuery:
+    """A prebuilt statement compiled once per dialect and run on the driver's cursor (see _DriverInsert):
+    the SQL, bound values' conversions and result conversions are SQLAlchemy's own."""
+
+    def __init__(self, compiled, dialect) -> None:
+        self.sql = str(compiled)
+        self.positional = compiled.positiontup
+        by_name = {name: bind for bind, name in compiled.bind_names.items()}
+        self.names = list(self.positional or by_name)
+        self.fixed = {name: bind.effective_value for name, bind in by_name.items() if not bind.required}
+        self.processors = {n: p for n, p in compiled._bind_processors.items() if n in self.names}
+        columns = compiled._result_columns
+        self.row_type = namedtuple("Row", [c.keyname for c in columns], rename=True) if columns else None
+        self.results = [(i, p) for i, c in enumerate(columns)
+                        if (p := c.type._cached_result_processor(dialect, None)) is not None]
+        self.dbapi_error = dialect.loaded_dbapi.Error
+
+    @classmethod
+    def build(cls, dialect, stmt) -> "_DriverQuery | None":
+        compiled = stmt.compile(dialect=dialect)
+        if compiled.post_compile_params or compiled.literal_execute_params or compiled.escaped_bind_names:
+            return None
+        return cls(compiled, dialect)
+
+    def run(self, conn: Connection, values: dict[str, Any]) -> _Ran:
+        params = {}
+        for name in self.names:
+            value = values[name] if name in values else self.fixed[name]
+            processor = self.processors.get(name)
+            params[name] = processor(value) if processor is not None else value
         args = tuple(params[n] for n in self.positional) if self.positional else params
         cursor = conn.connection.dbapi_connection.cursor()
         try:
             cursor.execute(self.sql, args)
-            return cursor.fetchone()[0]
+            if self.row_type is None:
+                return _Ran([], cursor.rowcount)
+            rows = cursor.fetchall()
         except self.dbapi_error as exc:
-            raise DBAPIError.instance(self.sql, args, exc, self.dbapi_error) from exc
+            raise _wrapped(self.sql, args, exc, self.dbapi_error) from exc
         finally:
             cursor.close()
+        make = self.row_type._make
+        if not self.results:
+            return _Ran([make(row) for row in rows], len(rows))
+        converted = []
+        for row in rows:
+            row = list(row)
+            for i, processor in self.results:
+                row[i] = processor(row[i])
+            converted.append(make(row))
+        return _Ran(converted, len(rows))
 
 
 def insert_or_ignore(session: Session, model: type, unique: tuple[str, ...], values: dict[str, Any]) -> bool:
@@ -199,15 +331,16 @@ def insert_or_ignore_id(session: Session, model: type, unique: tuple[str, ...], 
 def _insert_or_ignore(session: Session, model: type, unique: tuple[str, ...], values: dict[str, Any],
                       returned: str) -> Any:
     _flush_new(session)
-    dialect = session.get_bind().dialect.name
-    key = ("or-ignore", dialect, model, unique, returned)
-    stmt = _PREBUILT.get(key)
-    if stmt is None:
+    conn = session.connection()
+    key = ("or-ignore", conn.dialect.name, model, unique, returned, frozenset(values))
+    insert = _PREBUILT.get(key)
+    if insert is None:
         table = model.__table__
         # RETURNING says whether a row went in (psycopg's rowcount for this is -1).
-        stmt = _PREBUILT[key] = (dialect_insert(session)(table).on_conflict_do_nothing(index_elements=list(unique))
-                                 .returning(table.c[returned]))
-    return session.connection().execute(stmt, values).scalar()
+        stmt = (dialect_insert(session)(table).on_conflict_do_nothing(index_elements=list(unique))
+                .returning(table.c[returned]))
+        insert = _PREBUILT[key] = _DriverInsert(conn.dialect, model, values.keys(), stmt=stmt)
+    return insert.run(conn, values)
 
 
 def in_transaction_memo(session: Session) -> dict[str, Any]:

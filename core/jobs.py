@@ -16,7 +16,7 @@ from typing import Callable
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db import insert_row, skip_locked
+from core.db import fetch_scalar, insert_row, skip_locked
 from core.metrics import JOB_SECONDS
 from core.models import Job, utcnow
 
@@ -51,7 +51,7 @@ def enqueue(session: Session, kind: str, ticket_id: int | None, max_attempts: in
     burst of replies is summarised once). `fresh`: the ticket was created in this transaction, so
     nothing can be waiting for it yet."""
     if ticket_id is not None and not fresh:
-        waiting = session.connection().execute(_WAITING, {"kind": kind, "ticket_id": ticket_id}).scalar()
+        waiting = fetch_scalar(session, _WAITING, {"kind": kind, "ticket_id": ticket_id})
         if waiting is not None:
             return waiting
     return insert_row(session, Job, {"kind": kind, "ticket_id": ticket_id, "max_attempts": max_attempts})

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from core.db import insert_or_ignore, insert_row
+from core.db import fetch_scalar, insert_or_ignore, insert_row
 from core.errors import SenderError
 from core.models import Event, Follower, Message, MessageReference, Ticket, utcnow
 
@@ -36,7 +36,7 @@ def final_ticket_id(session: Session, ticket_id: int, limit: int = 20) -> int:
     """Follow merged_into links to the ticket a conversation continues on (bounded: never loops)."""
     seen = {ticket_id}
     for _ in range(limit):
-        into = session.execute(_MERGED_INTO, {"ticket_id": ticket_id}).scalar()
+        into = fetch_scalar(session, _MERGED_INTO, {"ticket_id": ticket_id})  # merges write it with Core: no flush
         if into is None or into in seen:
             return ticket_id
         seen.add(into)

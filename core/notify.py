@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from core import i18n
 from core.config import Settings
 from core.mail import tokens
-from core.db import insert_row
+from core.db import fetch_scalar, insert_row
 from core.markdown import markdown_to_html
 from core.mail.compose import MailAttachment, OutgoingMail, build_mail, header_safe, mailable
 from core.mail.text_html import text_to_html
@@ -112,7 +112,7 @@ _ACKS_SINCE = select(func.count(Outbox.id)).where(
 
 def _automatic_replies_recently(session: Session, settings: Settings, recipient: str) -> int:
     since = utcnow() - timedelta(minutes=settings.intake.autoreply_window_minutes)
-    return session.connection().execute(_ACKS_SINCE, {"rcpt": recipient, "since": since}).scalar() or 0
+    return fetch_scalar(session, _ACKS_SINCE, {"rcpt": recipient, "since": since}) or 0
 
 
 _REQUEST_TEXT = select(Message.visible_text).where(Message.id == bindparam("message_id"))
@@ -133,7 +133,7 @@ def queue_acknowledgement(session: Session, settings: Settings, ticket: ThreadTi
         return False
     link = create_access_link(session, settings, ticket, requester)
     if request is None:
-        request = session.connection().execute(_REQUEST_TEXT, {"message_id": inbound.id}).scalar() or ""
+        request = fetch_scalar(session, _REQUEST_TEXT, {"message_id": inbound.id}) or ""
     lang = i18n.language_of(requester)
     text, html = render_parts("acknowledgement.txt", ticket=ticket, name=requester.name, link=link, lang=lang,
                               site_name=i18n.translate(lang, "Postdesk support"), excerpt=request_excerpt(request))

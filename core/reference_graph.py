@@ -7,13 +7,12 @@ from datetime import timedelta
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from core.db import in_transaction_memo
+from core.db import execute_prebuilt, in_transaction_memo, insert_rows
 from core.mail.parse import ParsedMail
 from core.models import MessageReference, RawMail, utcnow
 
 MAX_REFERENCES = 100  # a References header naming more ancestors keeps the nearest ones
 
-_INSERT = MessageReference.__table__.insert()
 _RELEASE = (update(RawMail).where(RawMail.waiting_for == bindparam("msgid"), RawMail.state == "pending")
             .values(held_until=bindparam("now")).execution_options(synchronize_session=False))
 _ANY_HELD = select(RawMail.id).where(RawMail.waiting_for.is_not(None), RawMail.state == "pending").limit(1)
@@ -31,14 +30,13 @@ def index_references(session: Session, message_id: int, ticket_id: int, mail: Pa
             if ref and ref not in seen:
                 seen.add(ref)
                 rows.append({"message_id": message_id, "ticket_id": ticket_id, "ref": ref[:998], "kind": kind})
-    if rows:
-        session.connection().execute(_INSERT, rows)
+    insert_rows(session, MessageReference, rows)
 
 
 def release_replies_waiting_for(session: Session, msgid: str) -> None:
     """The mail these held replies answer is stored now: let the worker take them at once."""
     if msgid and in_transaction_memo(session).get("replies_held", True):
-        session.connection().execute(_RELEASE, {"msgid": msgid, "now": utcnow()})
+        execute_prebuilt(session, _RELEASE, {"msgid": msgid, "now": utcnow()})
 
 
 def look_up_held_replies(session: Session) -> None:

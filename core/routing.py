@@ -18,6 +18,7 @@ from typing import Protocol
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, lazyload
 
+from core.db import fetch_all
 from core.mail import tokens
 from core.mail.parse import ParsedMail
 from core.merge import final_ticket_id
@@ -108,7 +109,7 @@ def graph_tickets(session: Session, secret: str, mail: ParsedMail) -> list[tuple
         for msgid in ids:
             add(tokens.ticket_of_message_id(secret, msgid) if _looks_ours(msgid) else stored.get(msgid), rule)
     if mail.message_id:
-        for ticket_id in conn.execute(_REFERENCED_BY, {"msgid": mail.message_id}).scalars():
+        for (ticket_id,) in fetch_all(conn, _REFERENCED_BY, {"msgid": mail.message_id}):
             add(ticket_id, "referenced-by")
     named = [m for m in dict.fromkeys((*mail.in_reply_to, *mail.references)) if not _looks_ours(m)]
     if named:

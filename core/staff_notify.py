@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from core import i18n, notify
 from core.config import Settings
-from core.db import in_transaction_memo, insert_row
+from core.db import execute_prebuilt, fetch_first, fetch_scalar, in_transaction_memo, insert_row
 from core.mail import tokens
 from core.mail.compose import OutgoingMail, build_mail, mailable
 from core.mail.text_html import text_to_html
@@ -68,9 +68,9 @@ def queue_staff_notice(session: Session, settings: Settings, staff: StaffMember,
     conn = session.connection()
     notice_id = insert_row(session, StaffNotice, {"contact_id": staff.id, "ticket_id": ticket.id, "kind": kind,
                                                   "text": text, "created_at": now})
-    waiting = conn.execute(_WAITING, {"contact_id": staff.id}).first()
+    waiting = fetch_first(conn, _WAITING, {"contact_id": staff.id})
     if waiting is not None:
-        conn.execute(_ATTACH, {"notice_id": notice_id, "to": waiting.id})
+        execute_prebuilt(conn, _ATTACH, {"notice_id": notice_id, "to": waiting.id})
         _rewrite_at_commit(session, settings, staff, waiting.id, notice_id)
         log.info("staff notice for %s on ticket %s joins waiting mail %s", staff.email, ticket.id, waiting.id,
                  extra={"ticket_id": ticket.id})
@@ -82,14 +82,14 @@ def _new_mail(session: Session, settings: Settings, staff: StaffMember, notices:
               now) -> None:
     """A mail of its own for these notices: at once, or a minute after the person's last one."""
     conn = session.connection()
-    last = conn.execute(_LAST_DUE, {"contact_id": staff.id}).scalar()
+    last = fetch_scalar(conn, _LAST_DUE, {"contact_id": staff.id})
     send_at = max(now, aware(last) + WINDOW) if last is not None else now
     purpose, ticket_id, message_id, raw = _compose(session, settings, staff, notices, len(notices))
     outbox_id = insert_row(session, Outbox, {"ticket_id": ticket_id, "purpose": purpose, "message_id": message_id,
                                              "mail_from": settings.from_address, "rcpt_to": staff.email, "raw": raw,
                                              "next_attempt_at": send_at, "created_at": now})
     for notice_id in notice_ids:
-        conn.execute(_ATTACH, {"notice_id": notice_id, "to": outbox_id})
+        execute_prebuilt(conn, _ATTACH, {"notice_id": notice_id, "to": outbox_id})
 
 
 _DIGESTS = "postdesk.staff_digests"  # session.info: waiting mails this transaction added notices to

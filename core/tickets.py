@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from core import agent_mail, automatic, followers_from_mail, i18n, jobs, notify
 from core.config import Settings
-from core.db import insert_or_ignore, insert_or_ignore_id, insert_row
+from core.db import fetch_first, insert_or_ignore, insert_or_ignore_id, insert_row
 from core.mail.classify import AUTO_REPLY, DELIVERY_REPORT, OUR_OWN_MAIL, Verdict
 from core.mail.parse import ParsedMail
 from core.mail.reply_text import visible_reply_text
@@ -121,14 +121,13 @@ _SENDER = select(Contact.id, Contact.email, Contact.name, Contact.role, Contact.
 def sender_for(session: Session, email: str, name: str = "") -> Sender:
     """contact_for as a plain value: the contact with this address, created if new."""
     email = email.strip().lower()
-    conn = session.connection()
-    row = conn.execute(_SENDER, {"email": email}).first()
+    row = fetch_first(session, _SENDER, {"email": email})
     if row is not None:
         return Sender(*row)
     new_id = insert_or_ignore_id(session, Contact, ("email",), _new_customer(email, name))
     if new_id is not None:  # as inserted: no need to read it back
         return Sender(new_id, email, name, "customer", False, None, None)
-    return Sender(*conn.execute(_SENDER, {"email": email}).one())  # a concurrent transaction was first
+    return Sender(*session.connection().execute(_SENDER, {"email": email}).one())  # a concurrent transaction was first
 
 
 def remember_language(session: Session, sender: Sender, language: str) -> Sender:

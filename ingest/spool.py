@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db import insert_or_ignore, is_postgresql, skip_locked
+from core.db import fetch_scalar, insert_or_ignore_id, is_postgresql, skip_locked
 from core.mail.identity import mail_fingerprint
 from core.mail.parse import content_hash, quick_message_id
 from core.metrics import MAILS
@@ -91,8 +91,9 @@ def put_many(session: Session, mails: list[Incoming]) -> list[Spooled]:
                   "helo": mail.helo[:255]}
         if mail.received_at is not None:
             values["received_at"] = mail.received_at
-        stored = insert_or_ignore(session, RawMail, ("dedupe_key",), values)
-        raw_id = conn.execute(_BY_KEY, {"key": key}).scalar_one()
+        new_id = insert_or_ignore_id(session, RawMail, ("dedupe_key",), values)
+        stored = new_id is not None
+        raw_id = new_id if stored else conn.execute(_BY_KEY, {"key": key}).scalar_one()
         if stored and msgid:
             _note_reused_message_id(session, raw_id, msgid, mail.door)
         if not stored:
@@ -110,7 +111,7 @@ def count_spooled(results: list[Spooled]) -> None:
 def _note_reused_message_id(session: Session, raw_id: int, msgid: str, door: str) -> None:
     """A different mail under a Message-ID we have seen: kept all the same, and marked as a reuse."""
     conn = session.connection()
-    earlier = conn.execute(_EARLIER_WITH_ID, {"msgid": msgid, "self_id": raw_id}).scalar()
+    earlier = fetch_scalar(conn, _EARLIER_WITH_ID, {"msgid": msgid, "self_id": raw_id})
     if earlier is None:
         return
     conn.execute(_NOTE_REUSE, {"raw_id": raw_id, "earlier": earlier})
