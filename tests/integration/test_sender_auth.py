@@ -76,6 +76,16 @@ def test_altered_body_fails_dkim_and_dmarc(stub):
     assert not sender_trust(verdict, "alice@example.org", "alice@example.org").trusted
 
 
+def test_a_signature_is_found_wherever_the_header_block_has_it_and_only_there(stub):
+    raw = signed(mail("alice@example.org", "Hi", "s3@example.org"))
+    below = mail("alice@example.org", "Hi", "s4@example.org") + raw  # a signed mail quoted in the body
+    lf = raw.replace(b"\r\n", b"\n")  # LF line ends, as a pipe hands mail over
+    later = b"X-Other: 1\r\n" + raw.replace(b"DKIM-Signature:", b"dkim-signature:", 1)  # not first, lower case
+    checked = {name: verifier(stub).verify(r, "alice@example.org", "alice@example.org", "", "").dkim
+               for name, r in (("top", raw), ("below", below), ("lf", lf), ("later", later))}
+    assert checked == {"top": "pass", "below": "none", "lf": "pass", "later": "pass"}
+
+
 def test_spf_judges_the_client_address_for_the_envelope_sender(stub):
     raw = mail("alice@example.org", "Hi", "s3@example.org")
     good = verifier(stub).verify(raw, "alice@example.org", "alice@example.org", "192.0.2.10", "mx.example.org")
