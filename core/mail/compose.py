@@ -5,6 +5,7 @@ Python 3.11.7 lacks `policy.verify_generated_headers` (CVE-2024-6923), so the ch
 """
 from __future__ import annotations
 
+import binascii
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -111,8 +112,18 @@ def _text_part(text: str, subtype: str) -> tuple[list[tuple[str, str]], str]:
     data = text.encode("utf-8")
     if (len(data) - len(data.translate(None, _HIGH))) * 3 > len(data):
         return [ctype, ("Content-Transfer-Encoding", "base64")], base64mime.body_encode(data, eol="\r\n")
-    return ([ctype, ("Content-Transfer-Encoding", "quoted-printable")],
-            quoprimime.body_encode(data.decode("latin-1"), eol="\r\n"))
+    return [ctype, ("Content-Transfer-Encoding", "quoted-printable")], _quoted_printable(data)
+
+
+def _quoted_printable(data: bytes) -> str:
+    """Quoted-printable of LF-separated text, with CRLF line ends and at most 76 columns: binascii's
+    encoder (C, a quarter of the email package's time), else the email package's for the rare line
+    binascii makes one column too long. binascii takes the line end from the first one it meets,
+    hence the CRLF put after the data and taken off again."""
+    encoded = binascii.b2a_qp(data.replace(b"\n", b"\r\n") + b"\r\n", istext=True)[:-2].decode("ascii")
+    if all(len(line) <= 76 for line in encoded.split("\r\n")):
+        return encoded
+    return quoprimime.body_encode(data.decode("latin-1"), eol="\r\n")
 
 
 def _entity(headers: list[tuple[str, str]], body: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 
 _URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 _DOCUMENT = ('<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>'
@@ -26,7 +27,10 @@ def _inline(line: str) -> str:
     return "".join(out)
 
 
-def _block(lines: list[str]) -> str:
+@lru_cache(maxsize=512)
+def _block(lines: tuple[str, ...]) -> str:
+    """A paragraph's HTML. Kept for the paragraphs that recur: a template's fixed ones come in every
+    mail of its kind (an acknowledgement's are most of its text)."""
     if all(line.startswith(">") for line in lines):
         inner = [line[1:].removeprefix(" ") for line in lines]
         return ('<blockquote style="margin: 0 0 1em; padding-left: 1em; border-left: 3px solid #ccc; '
@@ -55,6 +59,12 @@ def _blocks(text: str) -> list[list[str]]:
     return blocks
 
 
+@lru_cache(maxsize=64)
+def _signature(signature: str) -> str:
+    return ('<hr style="border: 0; border-top: 1px solid #ddd">\n<p style="color: #666; font-size: smaller">'
+            f'{"<br>".join(_inline(x) for x in signature.split(chr(10)))}</p>')
+
+
 def text_to_html(text: str, fragments: dict[str, str] | None = None) -> str:
     """A whole HTML document for the text. `fragments` maps a placeholder that stands alone in its
     paragraph to ready, already-safe HTML (an agent's Markdown rendered and cleaned by nh3)."""
@@ -65,9 +75,7 @@ def text_to_html(text: str, fragments: dict[str, str] | None = None) -> str:
     parts = []
     for lines in _blocks(body):
         joined = "\n".join(lines).strip()
-        parts.append(fragments[joined] if joined in fragments else _block(lines))
+        parts.append(fragments[joined] if joined in fragments else _block(tuple(lines)))
     if signature.strip():
-        parts.append('<hr style="border: 0; border-top: 1px solid #ddd">')
-        parts.append(f'<p style="color: #666; font-size: smaller">'
-                     f'{"<br>".join(_inline(x) for x in signature.strip().split(chr(10)))}</p>')
+        parts.append(_signature(signature.strip()))
     return _DOCUMENT.format(body="\n".join(parts))

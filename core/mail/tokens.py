@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from functools import lru_cache
 
 _MSGID_RE = re.compile(r"^pd\.(\d+)\.([a-z0-9]{8,32})\.([a-z0-9]{16})@", re.IGNORECASE)
 _REPLY_RE = re.compile(r"^(?P<local>[^+@]+)\+(?P<ticket>\d+)\.(?P<sig>[a-z0-9]{12})@(?P<domain>.+)$", re.IGNORECASE)
@@ -62,6 +63,7 @@ def verify_reply_address(secret: str, address: str, sender: str) -> int | None:
     return ticket if hmac.compare_digest(sig, expected) else None
 
 
+@lru_cache(maxsize=16)  # the same for every mail we send
 def loop_token(secret: str, domain: str) -> str:
     """The value of our X-Postdesk-Loop header: recognises our own mail coming back."""
     return f"{domain};{_sig(secret, 'loop', domain, length=16)}"

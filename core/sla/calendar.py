@@ -23,13 +23,28 @@ class BusinessCalendar:
         """The business windows (UTC) from the local day of `since` on, in order."""
         day = since.astimezone(self.zone).date() - timedelta(days=1)  # a window may start the day before in UTC
         for _ in range(MAX_DAYS):
-            if day.weekday() in self.days and day not in self.holidays:
-                midnight = datetime.combine(day, time(0), tzinfo=self.zone)
-                # Wall-clock arithmetic on the local midnight, then UTC: a DST day keeps its opening hours.
-                yield ((midnight + self.opens).astimezone(timezone.utc),
-                       (midnight + self.closes).astimezone(timezone.utc))
+            window = self._window(day)
+            if window is not None:
+                yield window
             day += timedelta(days=1)
         raise ValueError("no business hours within ten years: check the business days and holidays")
+
+    def _window(self, day: date) -> tuple[datetime, datetime] | None:
+        """A day's window in UTC (None on a day off), remembered: every new ticket asks for the same few days."""
+        known = self.__dict__.get("_known_days")
+        if known is None:
+            known = {}
+            object.__setattr__(self, "_known_days", known)  # frozen for its fields; this is only a cache
+        if day in known:
+            return known[day]
+        window = None
+        if day.weekday() in self.days and day not in self.holidays:
+            midnight = datetime.combine(day, time(0), tzinfo=self.zone)
+            # Wall-clock arithmetic on the local midnight, then UTC: a DST day keeps its opening hours.
+            window = ((midnight + self.opens).astimezone(timezone.utc), (midnight + self.closes).astimezone(timezone.utc))
+        if len(known) < 4 * MAX_DAYS:
+            known[day] = window
+        return window
 
 
 def business_time(calendar: BusinessCalendar, start: datetime, end: datetime) -> timedelta:

@@ -79,6 +79,27 @@ def test_body_round_trips_whatever_its_encoding(text):
     assert all(len(line) <= 78 for line in raw.split(b"\r\n"))
 
 
+def test_quoted_printable_bodies_decode_to_the_text_with_short_crlf_lines():
+    import random
+
+    rng = random.Random(7)
+    words = ["Grüße", "naïve", "a" * 90, "[…]", "end ", "tab\t", "=eq", "x" * 75, "ü" * 40, ".", "", " "]
+    encoded = 0
+    for _ in range(2000):  # binascii's encoder alone once wrote a 77-column line (a tab before the end)
+        lines = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 14))) for _ in range(rng.randint(1, 6))]
+        text = "\n".join(lines) + rng.choice(["", "\n", " ", "\t"]) + " Grüße"
+        raw = build_mail(_mail(text=text, html=""))
+        head, body = raw.split(b"\r\n\r\n", 1)
+        if b"quoted-printable" not in head:  # mostly non-ASCII: base64
+            continue
+        encoded += 1
+        assert all(len(line) <= 76 for line in body.split(b"\r\n"))
+        assert b"\n" not in body.replace(b"\r\n", b"") and b"\r" not in body.replace(b"\r\n", b"")
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        assert msg.get_content().replace("\r\n", "\n") == text.replace("\r\n", "\n")
+    assert encoded > 1000
+
+
 @pytest.mark.parametrize("address, ok", [("ann@example.org", True), ("ann@bäckerei.example", True),
                                           ("jürgen@example.org", False), ('"a b"@example.org', False)])
 def test_mailable_says_which_addresses_a_mail_can_be_written_to(address, ok):
