@@ -664,6 +664,10 @@ def send_and_wait(server: Server, engine: Engine, corpus: Corpus, connections: i
             raise BenchError(f"only {len(smarthost.arrivals)}/{corpus.new_count} acknowledgements reached the "
                              f"smarthost after {timeout:.0f}s")
         time.sleep(POLL_SECONDS)
+    arr = sorted(smarthost.arrivals)
+    print("DEBUG acks by done:", sum(1 for a in arr if a <= done_at), "of", len(arr),
+          "after done (s):", [round(a - done_at, 2) for a in arr[-1:]],
+          "per 0.5s before/after done:", [sum(1 for a in arr if done_at + k*0.5 <= a < done_at + (k+1)*0.5) for k in range(-6, 4)], flush=True)
     return Timing(max(sending.last_250) - started, done_at - started, max(smarthost.arrivals) - started)
 
 

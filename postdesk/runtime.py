@@ -142,7 +142,7 @@ class OutboxDelivery:
     coming in it waits, at most `max_wait` seconds between runs, so SQLite's write lock (taken by
     each sent mail's record) and the CPU go to accepting mail first."""
 
-    def __init__(self, desk: Postdesk, intake_has_work: Callable[[], bool], max_wait: float = 1.0,
+    def __init__(self, desk: Postdesk, intake_has_work: Callable[[], bool], max_wait: float = 0.3,
                  run_in: Callable[[float], None] = lambda seconds: None) -> None:
         self.desk = desk
         self.intake_has_work = intake_has_work

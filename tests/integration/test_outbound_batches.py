@@ -55,6 +55,35 @@ def test_a_dropped_connection_is_reopened_and_the_batch_goes_on(desk, sink):
     assert {(r.state, r.attempts) for r in _rows(desk)} == {("sent", 1)}
 
 
+def test_rset_comes_only_after_a_failed_mail_or_an_idle_pause(sink, monkeypatch):
+    from core import smarthost as smarthost_module
+    from core.config import OutboundSettings
+    from core.smarthost import SmarthostSession
+
+    @dataclasses.dataclass
+    class Mail:
+        mail_from: str
+        rcpt_to: str
+        raw: bytes
+
+    def mail(i: int) -> Mail:
+        return Mail("support@example.test", f"p{i}@example.org",
+                    f"From: support@example.test\r\nTo: p{i}@example.org\r\nSubject: {i}\r\n\r\nHi\r\n".encode())
+
+    with SmarthostSession(OutboundSettings(host="127.0.0.1", port=sink.port, timeout_seconds=5)) as session:
+        assert [session.send(mail(i)).state for i in range(3)] == ["sent"] * 3
+        assert sink.resets == 0  # one delivered mail after another: MAIL FROM starts each transaction
+        sink.refuse("451 4.3.0 try later")
+        assert session.send(mail(3)).state == "retry"
+        sink.refuse(None)
+        assert session.send(mail(4)).state == "sent"
+        assert sink.resets == 2  # the failed transaction is reset (by smtplib at once, by us before the next mail)
+        monkeypatch.setattr(smarthost_module, "IDLE_RSET_SECONDS", 0.0)  # as if the connection sat idle
+        assert session.send(mail(5)).state == "sent"
+        assert sink.resets == 3  # an idle connection is checked before a mail is handed to it
+    assert len(sink.wait_for(5)) == 5 and sink.connections == 1
+
+
 def test_a_deliverer_killed_mid_batch_strands_only_its_batch_until_the_lease_ends(desk, tmp_path):
     ids = _queue(desk, 60)
     lease = 4

@@ -19,6 +19,12 @@ class _Collect:
         self.refuse_with: str | None = None
         self.connections = 0  # EHLOs seen: smtplib greets once per connection
         self.close_after: int | None = None  # answer the next DATA after this many mails with 421
+        self.resets = 0  # RSET commands seen
+
+    async def handle_RSET(self, server, session, envelope):
+        with self.lock:
+            self.resets += 1
+        return "250 OK"
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         with self.lock:
@@ -62,6 +68,12 @@ class SmtpSink:
         """How many SMTP connections have greeted this sink (EHLO) so far."""
         with self.handler.lock:
             return self.handler.connections
+
+    @property
+    def resets(self) -> int:
+        """How many RSET commands clients sent so far."""
+        with self.handler.lock:
+            return self.handler.resets
 
     def drop_after(self, count: int) -> None:
         """Drop the connection (421) at the first DATA once `count` mails were received; once."""
