@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Callable
 
 from aiosmtpd.smtp import SMTP, Envelope, Session as SmtpSession
@@ -142,9 +143,34 @@ class _LongLines(SMTP):
             reader._limit = saved
 
 
-class PostdeskSMTP(GuardedSMTP, _LongLines):
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_PATH = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(.*)", re.DOTALL)
+
+
+class _PlainAddresses(SMTP):
+    """MAIL FROM and RCPT TO paths of the everyday kind (<dot-atom@domain>, then parameters) read with
+    one regular expression. aiosmtpd reads every path with the email package's header parser (and
+    defines a class on each call): a third of the door's CPU. Anything else (quoting, a source route,
+    an address literal, comments, non-ASCII) is left to aiosmtpd, which reads those as before."""
+
+    def _getaddr(self, arg: str):
+        plain = _PLAIN_PATH.fullmatch(arg)
+        if plain is None:
+            return super()._getaddr(arg)
+        address, rest = plain.groups()
+        if rest[:1] in (" ", "\t"):  # the email parser's folding white space: str.lstrip's white space
+            rest = rest.lstrip()
+        if rest[:1] == "(":  # a comment
+            return super()._getaddr(arg)
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, rest
+
+
+class PostdeskSMTP(GuardedSMTP, _LongLines, _PlainAddresses):
     """The door's protocol: the in-flight budget reserves a DATA's bytes (GuardedSMTP), then its
-    lines may be as long as that reservation (_LongLines)."""
+    lines may be as long as that reservation (_LongLines); plain addresses are read quickly
+    (_PlainAddresses)."""
 
 
 def make_protocol(settings: Settings, handler: SupportInbox) -> SMTP:
