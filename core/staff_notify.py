@@ -169,6 +169,7 @@ _SKILLED = (select(Contact).join(AgentSkill, AgentSkill.contact_id == Contact.id
             .join(TicketSkill, TicketSkill.skill == AgentSkill.skill)
             .where(TicketSkill.ticket_id == bindparam("ticket_id"), Contact.active.is_(True),
                    Contact.role.in_(("agent", "admin"))).distinct().order_by(Contact.id))
+_ANY_SKILL = select(AgentSkill.contact_id).limit(1)
 _ADMINS = select(Contact).where(Contact.role == "admin", Contact.active.is_(True)).order_by(Contact.id)
 
 
@@ -178,10 +179,12 @@ def who_watches(session: Session, ticket: Ticket) -> list[Contact]:
     if ticket.assignee_id is not None:
         assignee = session.get(Contact, ticket.assignee_id)
         return [assignee] if assignee is not None and assignee.active else []
-    skilled = list(session.scalars(_SKILLED, {"ticket_id": ticket.id}).unique())
+    memo = in_transaction_memo(session)  # a batch of replies to unassigned tickets asks these once
+    if "skills_given" not in memo:  # without any agent's skill the look-up per ticket can be skipped
+        memo["skills_given"] = fetch_first(session, _ANY_SKILL) is not None
+    skilled = list(session.scalars(_SKILLED, {"ticket_id": ticket.id}).unique()) if memo["skills_given"] else []
     if skilled:
         return skilled
-    memo = in_transaction_memo(session)  # a batch of replies to unassigned tickets asks for them once
     if "admins" not in memo:
         memo["admins"] = list(session.scalars(_ADMINS))
     return list(memo["admins"])

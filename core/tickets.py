@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from core import agent_mail, automatic, followers_from_mail, i18n, jobs, notify
 from core.config import Settings
-from core.db import fetch_first, insert_or_ignore, insert_or_ignore_id, insert_row
+from core.db import execute_prebuilt, fetch_first, insert_or_ignore, insert_or_ignore_id, insert_row
 from core.mail.classify import AUTO_REPLY, DELIVERY_REPORT, OUR_OWN_MAIL, Verdict
 from core.mail.parse import ParsedMail
 from core.mail.reply_text import visible_reply_text
@@ -277,7 +277,7 @@ def _touch(session: Session, ticket: Ticket) -> None:
     """updated_at = now, written at once and set on the loaded ticket without making it dirty
     (a dirty ticket is flushed by the next query's autoflush: the unit of work's dearest path)."""
     now = utcnow()
-    session.connection().execute(_TOUCH, {"ticket_id": ticket.id, "at": now})
+    execute_prebuilt(session, _TOUCH, {"ticket_id": ticket.id, "at": now})
     set_committed_value(ticket, "updated_at", now)
 
 
