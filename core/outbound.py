@@ -93,12 +93,15 @@ def _deliver_batches(sessions: sessionmaker[Session], cfg: OutboundSettings, lim
     connection is kept from batch to batch, so a backlog goes out over one connection per deliverer."""
     sent = 0
     with SmarthostSession(cfg) as smarthost:
-        while not smarthost.down and (batch := claim_due(sessions, lease_for(cfg), limit)):
-            sent += _deliver_batch(sessions, cfg, batch, smarthost)
-            if len(batch) < limit:
-                # Caught up. Chasing each new mail in batches of one or two would cost intake a write
-                # transaction per mail; the next run (soon after the next drain) takes what gathered.
-                break
+        batch = claim_due(sessions, lease_for(cfg), limit)
+        while batch and not smarthost.down:
+            # A full batch says more is due: the next one is claimed in the transaction that records
+            # this one. On SQLite each write transaction waits for intake's batch to commit, so one
+            # wait per batch instead of two keeps acknowledgements up with intake.
+            # A short one means caught up. Chasing each new mail in batches of one or two would cost
+            # intake a write transaction per mail; the next run (soon after the next drain) takes what gathered.
+            done, batch = _deliver_batch(sessions, cfg, batch, smarthost, claim_next=limit if len(batch) == limit else 0)
+            sent += done
     return sent
 
 
@@ -114,13 +117,17 @@ def claim_due(sessions: sessionmaker[Session], lease: timedelta, limit: int) -> 
     """Take up to `limit` due rows (committed): each leased until now + lease, its attempt counted.
     The rows read are this transaction's alone (SKIP LOCKED on PostgreSQL, the write lock taken at
     BEGIN IMMEDIATE on SQLite), so one UPDATE leases them all."""
-    now = utcnow()
     with sessions() as session, session.begin():
-        conn = session.connection()
-        rows = conn.execute(skip_locked(session, _DUE), {"now": now, "limit": limit}).all()
-        if rows:
-            conn.execute(_LEASE, {"ids": [row.id for row in rows], "until": now + lease})
-        return [OutgoingMail(*row[:-1], attempts=row.attempts + 1) for row in rows]
+        return _claim_in(session, lease, limit)
+
+
+def _claim_in(session: Session, lease: timedelta, limit: int) -> list[OutgoingMail]:
+    now = utcnow()
+    conn = session.connection()
+    rows = conn.execute(skip_locked(session, _DUE), {"now": now, "limit": limit}).all()
+    if rows:
+        conn.execute(_LEASE, {"ids": [row.id for row in rows], "until": now + lease})
+    return [OutgoingMail(*row[:-1], attempts=row.attempts + 1) for row in rows]
 
 
 def _still_ours(mail: OutgoingMail):
@@ -154,13 +161,15 @@ class _Batch:
             self.outcomes.append((mail, outcome))
             self.unsent.pop(mail.id, None)
 
-    def record(self, renew: bool = False) -> None:
-        """Write the outcomes so far in one transaction; `renew` extends the lease of the rest."""
+    def record(self, renew: bool = False, claim_next: int = 0) -> list[OutgoingMail]:
+        """Write the outcomes so far in one transaction; `renew` extends the lease of the rest;
+        `claim_next` claims up to that many due mails in the same transaction (returned)."""
         with self.lock:
             outcomes, self.outcomes = self.outcomes, []
             rest = list(self.unsent.values()) if renew else []
-            if outcomes or rest:
-                _record(self.sessions, self.cfg, outcomes, rest)
+            if outcomes or rest or claim_next:
+                return _record(self.sessions, self.cfg, outcomes, rest, claim_next)
+            return []
 
     def keep_leased(self) -> None:
         """The timer: record outcomes every RECORD_EVERY s, renew the lease every third of it."""
@@ -180,11 +189,13 @@ class _Batch:
 
 
 def _deliver_batch(sessions: sessionmaker[Session], cfg: OutboundSettings, mails: list[OutgoingMail],
-                   smarthost: SmarthostSession) -> int:
-    """Send a claimed batch over the deliverer's connection (or into the folder), outside any transaction."""
+                   smarthost: SmarthostSession, claim_next: int = 0) -> tuple[int, list[OutgoingMail]]:
+    """Send a claimed batch over the deliverer's connection (or into the folder), outside any transaction;
+    returns how many were sent and the next batch (up to `claim_next`), claimed as this one is recorded."""
     batch = _Batch(sessions, cfg, mails)
     timer = threading.Thread(target=batch.keep_leased, name="outbox-lease", daemon=True)
     timer.start()
+    sending_done = False
     try:
         if cfg.host:
             for mail in mails:
@@ -192,11 +203,12 @@ def _deliver_batch(sessions: sessionmaker[Session], cfg: OutboundSettings, mails
         else:
             for mail in mails:
                 batch.add(mail, _to_folder(cfg, mail))
+        sending_done = True
     finally:
         batch.done.set()
         timer.join()
-        batch.record()
-    return batch.sent
+        following = batch.record(claim_next=claim_next if sending_done and not smarthost.down else 0)
+    return batch.sent, following
 
 
 def _to_folder(cfg: OutboundSettings, mail: OutgoingMail) -> Outcome:
@@ -214,9 +226,11 @@ _RENEW = (update(Outbox).where(Outbox.id == bindparam("outbox_id"), Outbox.state
 
 
 def _record(sessions: sessionmaker[Session], cfg: OutboundSettings, outcomes: list[tuple[OutgoingMail, Outcome]],
-            renew: list[OutgoingMail]) -> None:
-    """One transaction: each outcome written, the lease of the mails still to send renewed."""
+            renew: list[OutgoingMail], claim_next: int = 0) -> list[OutgoingMail]:
+    """One transaction: each outcome written, the lease of the mails still to send renewed, and up to
+    `claim_next` due mails claimed (returned)."""
     now = utcnow()
+    following: list[OutgoingMail] = []
     with sessions() as session, session.begin():
         conn = session.connection()
         sent = [{"outbox_id": m.id, "at": now} for m, o in outcomes if o.state == "sent"]
@@ -231,11 +245,14 @@ def _record(sessions: sessionmaker[Session], cfg: OutboundSettings, outcomes: li
         if renew:
             conn.execute(_RENEW, [{"outbox_id": m.id, "claimed": m.attempts, "until": now + lease_for(cfg)}
                                   for m in renew])
+        if claim_next:
+            following = _claim_in(session, lease_for(cfg), claim_next)
     for mail, outcome in outcomes:
         OUTBOUND.labels(mail.purpose, outcome.state).inc()
         if outcome.state == "sent":
             log.info("outbox %s (%s, ticket %s) sent to %s", mail.id, mail.purpose, mail.ticket_id, mail.rcpt_to,
                      extra={"ticket_id": mail.ticket_id, "message_id": mail.message_id, "outbox_id": mail.id})
+    return following
 
 
 def _record_retry(session: Session, cfg: OutboundSettings, mail: OutgoingMail, error: str, now: datetime) -> None:

@@ -55,6 +55,32 @@ def test_a_dropped_connection_is_reopened_and_the_batch_goes_on(desk, sink):
     assert {(r.state, r.attempts) for r in _rows(desk)} == {("sent", 1)}
 
 
+def test_a_backlog_takes_one_write_transaction_per_batch(desk, sink, monkeypatch):
+    """Each batch's outcomes are recorded in the transaction that claims the next batch: on SQLite
+    every write transaction waits for intake's batch to commit, so a deliverer waits once per batch."""
+    from sqlalchemy import event
+
+    from core import outbound
+
+    monkeypatch.setattr(outbound, "RECORD_EVERY", 60.0)  # no interim record while a batch is sent
+    ids = _queue(desk, 3 * outbound.BATCH)
+    _with_smarthost(desk, sink.port)
+    desk.settings = dataclasses.replace(desk.settings, outbound=dataclasses.replace(
+        desk.settings.outbound, connections=1))
+    commits = []
+    engine = desk.sessions.kw["bind"]
+    listener = lambda conn: commits.append(1)  # noqa: E731
+    event.listen(engine, "commit", listener)
+    try:
+        assert deliver_due(desk.sessions, desk.settings) == 3 * outbound.BATCH
+    finally:
+        event.remove(engine, "commit", listener)
+    assert sorted(m["Message-ID"] for m in sink.wait_for(len(ids))) == sorted(ids)
+    assert {(r.state, r.attempts) for r in _rows(desk)} == {("sent", 1)}
+    # The first claim, then one transaction per batch (its record, and the next batch's claim).
+    assert len(commits) == 3 + 1
+
+
 def test_rset_comes_only_after_a_failed_mail_or_an_idle_pause(sink, monkeypatch):
     from core import smarthost as smarthost_module
     from core.config import OutboundSettings
