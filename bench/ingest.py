@@ -609,6 +609,7 @@ class Result:
     e2e_seconds: float
     smarthost_seconds: float  # until the last acknowledgement reached the smarthost
     smarthost_connections: int
+    acks_by_e2e: int
     server_cpu_seconds: float
     peak_rss_mb: float
     outcome: Outcome
@@ -619,6 +620,7 @@ class Timing:
     accept_seconds: float
     e2e_seconds: float
     smarthost_seconds: float
+    acks_by_e2e: int  # acknowledgements at the smarthost when the last mail was stored
 
 
 def machine_cpu() -> tuple[int, int]:
@@ -664,11 +666,8 @@ def send_and_wait(server: Server, engine: Engine, corpus: Corpus, connections: i
             raise BenchError(f"only {len(smarthost.arrivals)}/{corpus.new_count} acknowledgements reached the "
                              f"smarthost after {timeout:.0f}s")
         time.sleep(POLL_SECONDS)
-    arr = sorted(smarthost.arrivals)
-    print("DEBUG acks by done:", sum(1 for a in arr if a <= done_at), "of", len(arr),
-          "after done (s):", [round(a - done_at, 2) for a in arr[-1:]],
-          "per 0.5s before/after done:", [sum(1 for a in arr if done_at + k*0.5 <= a < done_at + (k+1)*0.5) for k in range(-6, 4)], flush=True)
-    return Timing(max(sending.last_250) - started, done_at - started, max(smarthost.arrivals) - started)
+    return Timing(max(sending.last_250) - started, done_at - started, max(smarthost.arrivals) - started,
+                  sum(1 for at in smarthost.arrivals if at <= done_at))
 
 
 def run_one(kind: str, corpus: Corpus, connections: int, timeout: float, profile: Path | None) -> Result:
@@ -694,7 +693,7 @@ def run_one(kind: str, corpus: Corpus, connections: int, timeout: float, profile
                 _stop_profiler(spy)
                 engine.dispose()
     return Result(kind, busy, connections, timing.accept_seconds, timing.e2e_seconds, timing.smarthost_seconds,
-                  smarthost.connections, cpu, peak, stored)
+                  smarthost.connections, timing.acks_by_e2e, cpu, peak, stored)
 
 
 def _start_profiler(server: Server, profile: Path | None, kind: str) -> subprocess.Popen | None:
@@ -775,6 +774,8 @@ def print_report(corpus: Corpus, parse_rate: float, results: list[Result], failu
         print(f"{r.db}: {'correct' if is_correct(r, corpus) else 'NOT CORRECT'}: {o.messages_in}/{n} inbound "
               f"messages stored, {o.routed_by_header} routed by In-Reply-To/References; "
               f"AI triage jobs at the end: {o.jobs_done} done, {o.jobs_waiting} waiting")
+        print(f"{r.db}: acknowledgements at the smarthost when the last mail was stored: {r.acks_by_e2e}/"
+              f"{corpus.new_count}; the last one {r.smarthost_seconds - r.e2e_seconds:.2f} s later")
         if shuffle:
             print(f"{r.db}: shuffled order: {o.replies_on_their_ticket / max(corpus.reply_count, 1):.1%} of replies "
                   f"on their conversation's ticket ({o.replies_on_their_ticket}/{corpus.reply_count}), "
