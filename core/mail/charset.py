@@ -214,10 +214,13 @@ def _jis_to_sjis(j1: int, j2: int) -> bytes:
     return bytes((s1, s2))
 
 
+_SURROGATE_ESCAPE = re.compile("[\udc80-\udcff]")
+
+
 def raw_header_text(value: str, hints: tuple[str, ...] = ()) -> str:
     """A header value as the stdlib hands it over: raw 8-bit bytes arrive as surrogate
     escapes; turn them back into bytes and decode them like a body."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+    if value.isascii() or not _SURROGATE_ESCAPE.search(value):
         return value
     return decode_bytes(value.encode("utf-8", "surrogateescape"), "", hints)
 

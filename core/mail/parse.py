@@ -16,6 +16,7 @@ import mimetypes
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from email.message import Message
 from email.policy import Compat32
 from email.utils import getaddresses, parsedate_to_datetime
@@ -83,11 +84,15 @@ class ParsedMail:
 
     def header(self, name: str) -> str:
         """The first value of a header, '' when absent (case-insensitive)."""
-        name = name.lower()
+        return self._first_values.get(name.lower(), "")
+
+    @cached_property
+    def _first_values(self) -> dict[str, str]:
+        # Asked for dozens of headers per mail (the automatic-mail checks): one pass, not one each.
+        first: dict[str, str] = {}
         for key, value in self.headers:
-            if key.lower() == name:
-                return value
-        return ""
+            first.setdefault(key.lower(), value)
+        return first
 
     def header_all(self, name: str) -> list[str]:
         name = name.lower()
