@@ -259,7 +259,7 @@ def _run_prebuilt(db: Session | Connection, stmt, params: dict[str, Any]) -> _Ra
     if entry is None or entry[0] is not stmt:  # the statement is kept in the entry: its id stays its own
         entry = _PREBUILT[key] = (stmt, _DriverQuery.build(conn.dialect, stmt))
     query = entry[1]
-    if query is None:  # a statement the driver path does not take (an expanding IN list): SQLAlchemy runs it
+    if query is None:  # a statement the driver path does not take (literal-rendered values): SQLAlchemy runs it
         result = conn.execute(stmt, params)
         return _Ran(result.all(), -1) if result.returns_rows else _Ran([], result.rowcount)
     return query.run(conn, params)
@@ -270,6 +270,8 @@ class _DriverQuery:
     the SQL, bound values' conversions and result conversions are SQLAlchemy's own."""
 
     def __init__(self, compiled, dialect) -> None:
+        self.compiled = compiled
+        self.expanding = bool(compiled.post_compile_params)  # IN lists: the SQL depends on their lengths
         self.sql = str(compiled)
         self.positional = compiled.positiontup
         by_name = {name: bind for bind, name in compiled.bind_names.items()}
@@ -285,25 +287,38 @@ class _DriverQuery:
     @classmethod
     def build(cls, dialect, stmt) -> "_DriverQuery | None":
         compiled = stmt.compile(dialect=dialect)
-        if compiled.post_compile_params or compiled.literal_execute_params or compiled.escaped_bind_names:
+        if compiled.literal_execute_params or compiled.escaped_bind_names:
             return None
         return cls(compiled, dialect)
 
-    def run(self, conn: Connection, values: dict[str, Any]) -> _Ran:
+    def _bound(self, values: dict[str, Any]) -> tuple[str, Any]:
+        """The SQL and the driver's parameters for these values."""
+        if self.expanding:
+            # SQLAlchemy writes out the IN lists (one placeholder per item) and names their items.
+            state = self.compiled.construct_expanded_state(values)
+            params = dict(state.parameters)
+            for name, processor in (*self.processors.items(), *state.processors.items()):
+                if name in params:
+                    params[name] = processor(params[name])
+            positional = state.positiontup
+            return state.statement, tuple(params[n] for n in positional) if positional else params
         params = {}
         for name in self.names:
             value = values[name] if name in values else self.fixed[name]
             processor = self.processors.get(name)
             params[name] = processor(value) if processor is not None else value
-        args = tuple(params[n] for n in self.positional) if self.positional else params
+        return self.sql, tuple(params[n] for n in self.positional) if self.positional else params
+
+    def run(self, conn: Connection, values: dict[str, Any]) -> _Ran:
+        sql, args = self._bound(values)
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            cursor.execute(self.sql, args)
+            cursor.execute(sql, args)
             if self.row_type is None:
                 return _Ran([], cursor.rowcount)
             rows = cursor.fetchall()
         except self.dbapi_error as exc:
-            raise _wrapped(self.sql, args, exc, self.dbapi_error) from exc
+            raise _wrapped(sql, args, exc, self.dbapi_error) from exc
         finally:
             cursor.close()
         make = self.row_type._make

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from core.db import execute_prebuilt, in_transaction_memo, insert_rows
+from core.db import execute_prebuilt, fetch_first, fetch_scalar, in_transaction_memo, insert_rows
 from core.mail.parse import ParsedMail
 from core.models import MessageReference, RawMail, utcnow
 
@@ -42,7 +42,7 @@ def release_replies_waiting_for(session: Session, msgid: str) -> None:
 def look_up_held_replies(session: Session) -> None:
     """Ask once whether any reply waits in the spool at all: when none does, storing a batch of mail
     needs no look-up per mail (a reply is put on hold only when its batch is recorded, after)."""
-    held = session.connection().execute(_ANY_HELD).first() is not None
+    held = fetch_first(session, _ANY_HELD) is not None
     in_transaction_memo(session)["replies_held"] = held
 
 
@@ -51,7 +51,7 @@ def parent_in_spool(session: Session, raw_id: int, mail: ParsedMail) -> str | No
     ids = list(dict.fromkeys((*mail.in_reply_to, *mail.references)))[-MAX_REFERENCES:]
     if not ids:
         return None
-    return session.connection().execute(_PENDING_PARENT, {"ids": ids, "self_id": raw_id}).scalar()
+    return fetch_scalar(session, _PENDING_PARENT, {"ids": ids, "self_id": raw_id})
 
 
 def hold_deadline(wait_seconds: float):

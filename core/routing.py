@@ -103,7 +103,7 @@ def graph_tickets(session: Session, secret: str, mail: ParsedMail) -> list[tuple
     theirs = [m for m in dict.fromkeys((*mail.in_reply_to, *reversed(mail.references))) if not _looks_ours(m)]
     stored: dict[str, int] = {}
     if theirs:  # every named Message-ID in one look-up, not one each (a long thread names dozens)
-        for msgid, ticket_id in conn.execute(_TICKETS_OF_MSGIDS, {"msgids": theirs[:500]}):
+        for msgid, ticket_id in fetch_all(conn, _TICKETS_OF_MSGIDS, {"msgids": theirs[:500]}):
             stored.setdefault(msgid, ticket_id)
     for rule, ids in (("in-reply-to", mail.in_reply_to), ("references", tuple(reversed(mail.references)))):
         for msgid in ids:
@@ -113,7 +113,7 @@ def graph_tickets(session: Session, secret: str, mail: ParsedMail) -> list[tuple
             add(ticket_id, "referenced-by")
     named = [m for m in dict.fromkeys((*mail.in_reply_to, *mail.references)) if not _looks_ours(m)]
     if named:
-        for ticket_id in conn.execute(_SHARING, {"refs": named[:100]}).scalars():
+        for (ticket_id,) in fetch_all(conn, _SHARING, {"refs": named[:100]}):
             add(ticket_id, "shared-reference")
     return sorted(found.items())
 

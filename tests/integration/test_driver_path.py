@@ -56,11 +56,25 @@ def test_updates_report_the_rows_they_matched(desk):
         assert s.scalar(select(Contact.undeliverable).where(Contact.email == "amy@example.org")) is True
 
 
-def test_a_statement_with_an_expanding_list_runs_through_sqlalchemy(desk):
+def test_in_lists_of_any_length_are_written_out(desk):
     with desk.sessions() as s, s.begin():
         insert_rows(s, Contact, [{"email": "b@example.org"}, {"email": "a@example.org"}, {"email": "c@example.org"}])
         found = fetch_all(s, _SOME, {"emails": ["c@example.org", "a@example.org", "z@example.org"]})
         assert [r.email for r in found] == ["a@example.org", "c@example.org"]
+        assert [r.email for r in fetch_all(s, _SOME, {"emails": ["b@example.org"]})] == ["b@example.org"]
+        assert fetch_all(s, _SOME, {"emails": []}) == []
+
+
+def test_values_in_a_list_are_converted_like_single_ones(desk):
+    now = utcnow().replace(microsecond=0)
+    with desk.sessions() as s, s.begin():
+        base = {"mail_from": "support@example.test", "rcpt_to": "amy@example.org", "raw": b"x", "purpose": "reply"}
+        first = insert_row(s, Outbox, {**base, "message_id": "a@x", "created_at": now})
+        insert_row(s, Outbox, {**base, "message_id": "b@x", "created_at": now - timedelta(hours=1)})
+        stmt = select(Outbox.id, Outbox.created_at).where(Outbox.created_at.in_(bindparam("ats", expanding=True)),
+                                                          Outbox.rcpt_to == bindparam("rcpt"))
+        rows = fetch_all(s, stmt, {"ats": [now, now + timedelta(days=1)], "rcpt": "amy@example.org"})
+        assert [(r.id, r.created_at.replace(tzinfo=None)) for r in rows] == [(first, now.replace(tzinfo=None))]
 
 
 def test_insert_rows_applies_column_defaults_and_keeps_order(desk):
