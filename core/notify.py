@@ -58,8 +58,10 @@ class Queued:
 
 @lru_cache(maxsize=1)
 def _mail_templates() -> Environment:
+    # auto_reload off: the templates change with a deploy, not while running, and checking each
+    # file's time on every mail (every acknowledgement) is a system call per mail.
     return i18n.install(Environment(loader=FileSystemLoader(TEMPLATES / "mail"), autoescape=False,
-                                    undefined=StrictUndefined, keep_trailing_newline=True))
+                                    undefined=StrictUndefined, keep_trailing_newline=True, auto_reload=False))
 
 
 def render(template: str, **context) -> str:
